@@ -1,0 +1,47 @@
+"""Job status for API clients: poll ``GET /api/v1/jobs/<id>/`` for status and progress."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from archives.jobqueue import job_cancel
+from archives.models import Job
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Job
+        fields = [
+            "id", "kind", "queue", "status", "progress", "message", "data", "result", "error",
+            "attempts", "created_at", "started_at", "finished_at",
+        ]
+
+
+class JobViewSet(viewsets.ReadOnlyModelViewSet):
+    """Background jobs. Staff see all; other signed-in users see the jobs they started."""
+
+    serializer_class = JobSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_fields = ["kind", "status", "queue"]
+
+    def get_queryset(self):
+        user = self.request.user
+        queryset = Job.objects.all()
+        if not (user.is_staff or user.groups.filter(name="curator").exists()):
+            queryset = queryset.filter(created_by=user)
+        return queryset
+
+
+class JobCancelView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request, pk):
+        job = get_object_or_404(JobViewSet(request=request).get_queryset(), pk=pk)
+        try:
+            job = job_cancel(job=job)
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(JobSerializer(job).data)

@@ -1,0 +1,191 @@
+"""The background-job machinery every app uses.
+
+An app declares a job kind next to its handler, in its own ``jobs.py``::
+
+    @job_handler("heritage.derivatives", queue="default", timeout=600)
+    def make_derivatives(job: Job) -> dict:
+        image = ItemImage.objects.get(pk=job.params["image_id"])
+        job_progress(job, 0.5, "thumbnail written")
+        return {"sizes": [...]}
+
+and a service queues it with ``job_enqueue(kind=..., params={...})``. The ``Job`` row is the
+truth: RQ carries only the id, enqueueing waits for the transaction to commit, and
+``run_job`` claims the row atomically so a duplicate delivery does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from archives.models import Job
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("default", "gpu")
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler (by job_progress) when a curator cancelled the job."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    handler: Callable[[Job], dict[str, Any] | None]
+    queue: str
+    timeout: int
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def job_handler(kind: str, *, queue: str = "default", timeout: int | None = None):
+    """Register ``func(job) -> result dict`` as the handler of ``kind``."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; use one of {QUEUES}")
+
+    def register(func: Callable[[Job], dict[str, Any] | None]):
+        _KINDS[kind] = JobKind(
+            name=kind,
+            handler=func,
+            queue=queue,
+            timeout=timeout or settings.ATELIER_JOB_TIMEOUTS[queue],
+        )
+        return func
+
+    return register
+
+
+def job_kind(kind: str) -> JobKind:
+    try:
+        return _KINDS[kind]
+    except KeyError:
+        raise LookupError(f"no job handler is registered for kind {kind!r}") from None
+
+
+def registered_kinds() -> dict[str, JobKind]:
+    return dict(_KINDS)
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- writes -------------------------------------------------------------------------------
+
+
+def job_enqueue(
+    *, kind: str, params: dict[str, Any] | None = None, user=None, max_attempts: int = 3
+) -> Job:
+    """Create the Job row and push its id to RQ once the surrounding transaction commits."""
+    spec = job_kind(kind)
+    job = Job.objects.create(
+        kind=kind,
+        queue=spec.queue,
+        params=params or {},
+        timeout=spec.timeout,
+        max_attempts=max_attempts,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    transaction.on_commit(lambda: push_to_queue(job))
+    return job
+
+
+def push_to_queue(job: Job) -> None:
+    """Put the job id on its RQ queue (used at enqueue time and by the reconciler)."""
+    import django_rq
+
+    queue = django_rq.get_queue(job.queue)
+    queue.enqueue(
+        "archives.jobqueue.run_job",
+        str(job.id),
+        job_id=str(job.id),
+        job_timeout=job.timeout,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+    )
+
+
+def job_progress(
+    job: Job, fraction: float, message: str = "", *, data: dict[str, Any] | None = None
+) -> None:
+    """Record progress (0-1) and live data; raise JobCancelled when cancel was requested."""
+    fraction = min(max(float(fraction), 0.0), 1.0)
+    now = timezone.now()
+    fields: dict[str, Any] = {"progress": fraction, "message": message[:500], "heartbeat_at": now}
+    if data is not None:
+        fields["data"] = data
+        job.data = data
+    Job.objects.filter(pk=job.pk).update(**fields)
+    job.progress, job.message, job.heartbeat_at = fraction, message[:500], now
+    if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+        raise JobCancelled(f"job {job.pk} was cancelled")
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Cancel a queued job at once; ask a running one to stop at its next progress report."""
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        if locked.status == Job.Status.QUEUED:
+            locked.status = Job.Status.CANCELLED
+            locked.finished_at = timezone.now()
+            locked.message = "cancelled before it started"
+        elif locked.status == Job.Status.RUNNING:
+            locked.cancel_requested = True
+            locked.message = "cancellation requested"
+        else:
+            raise ValueError(f"job is already {locked.status}; only queued or running jobs cancel")
+        locked.save()
+    return locked
+
+
+def _finish(job_id, status: str, **fields: Any) -> None:
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+        status=status, finished_at=timezone.now(), **fields
+    )
+
+
+def run_job(job_id: str) -> dict[str, Any] | None:
+    """The single RQ entry point: claim the row, run its handler, record the outcome."""
+    close_old_connections()
+    claimed = Job.objects.filter(
+        pk=job_id, status=Job.Status.QUEUED, cancel_requested=False
+    ).update(
+        status=Job.Status.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        attempts=F("attempts") + 1,
+        worker_name=worker_identity(),
+    )
+    if not claimed:
+        # Duplicate delivery, cancelled, or already done: do nothing.
+        logger.info("job %s is not queued; skipping this delivery", job_id)
+        return None
+    job = Job.objects.get(pk=job_id)
+    try:
+        result = job_kind(job.kind).handler(job) or {}
+    except JobCancelled:
+        _finish(job.pk, Job.Status.CANCELLED, message="cancelled")
+        return None
+    except Exception as exc:
+        logger.exception("job %s (%s) failed", job.pk, job.kind)
+        _finish(
+            job.pk,
+            Job.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}",
+            message=f"failed: {exc}"[:500],
+        )
+        return None
+    _finish(job.pk, Job.Status.SUCCEEDED, result=result, progress=1.0, message="done")
+    return result

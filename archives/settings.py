@@ -1,0 +1,248 @@
+"""Atelier settings, read from the environment.
+
+Three modes (ATELIER_ENV): ``dev`` (default: SQLite, DEBUG on), ``test`` (the suite; same
+database engines as production, chosen by DATABASE_URL) and ``production`` (refuses to start
+without a secret key and allowed hosts; `manage.py check --deploy` is clean).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ATELIER_ENV = os.environ.get("ATELIER_ENV", "dev")
+if ATELIER_ENV not in {"dev", "test", "production"}:
+    raise ImproperlyConfigured(f"ATELIER_ENV must be dev, test or production, not {ATELIER_ENV!r}")
+PRODUCTION = ATELIER_ENV == "production"
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+VAR_DIR = Path(os.environ.get("ATELIER_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
+if PRODUCTION:
+    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
+        raise ImproperlyConfigured(
+            "Production needs DJANGO_SECRET_KEY: at least 50 random characters."
+        )
+    if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "Production needs DJANGO_ALLOWED_HOSTS: a comma-separated list of host names, not '*'."
+        )
+    DEBUG = False
+else:
+    SECRET_KEY = SECRET_KEY or "django-insecure-atelier-development-key-not-for-production"
+    ALLOWED_HOSTS = ALLOWED_HOSTS or ["localhost", "127.0.0.1", "[::1]", "testserver"]
+    DEBUG = env_bool("DJANGO_DEBUG", ATELIER_ENV == "dev")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_rq",
+    "archives",
+    "heritage",
+    "generation",
+    "evaluation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.http.ConditionalGetMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "archives.urls"
+WSGI_APPLICATION = "archives.wsgi.application"
+ASGI_APPLICATION = "archives.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "archives" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite file by default; DATABASE_URL (postgres://...) switches to PostgreSQL via psycopg 3.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'atelier.sqlite3'}"),
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so worker processes started by tests share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # Web, workers and the run command write concurrently: wait for the lock, don't fail.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh", "中文"), ("ug", "ئۇيغۇرچە")]
+LANGUAGES_BIDI = ["ug", "ar", "he", "fa", "ur"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+
+# Every file goes through the storage API so workers on other hosts see the same files.
+# ATELIER_STORAGE=s3 uses django-storages (AWS_* variables) for S3-compatible storage.
+if os.environ.get("ATELIER_STORAGE", "filesystem") == "s3":
+    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# Uploads: keep requests bounded; image limits are enforced again when images are validated.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("ATELIER_MAX_REQUEST_BYTES", 10 * 1024 * 1024))
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+ATELIER_MAX_IMAGE_BYTES = int(os.environ.get("ATELIER_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
+ATELIER_MAX_IMAGE_PIXELS = int(os.environ.get("ATELIER_MAX_IMAGE_PIXELS", 64_000_000))
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "archives.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"anon": "600/minute", "user": "3000/minute"},
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Atelier API",
+    "DESCRIPTION": "Heritage catalogue, LoRA training, generation and expert evaluation.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Kiosks run offline: Swagger UI assets come from drf-spectacular-sidecar, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Redis: REDIS_URL, or the private Redis that `manage.py atelier_run` starts (it sets REDIS_URL).
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+ATELIER_JOB_TIMEOUTS = {"default": 30 * 60, "gpu": 24 * 60 * 60}
+RQ_QUEUES = {
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": ATELIER_JOB_TIMEOUTS["default"]},
+    "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": ATELIER_JOB_TIMEOUTS["gpu"]},
+}
+RQ_SHOW_ADMIN_LINK = True
+
+# Base model used when a request names none: the demo model shipped in the repository.
+ATELIER_DEMO_MODEL_DIR = Path(
+    os.environ.get("ATELIER_DEMO_MODEL_DIR", BASE_DIR / "generation" / "demo_model")
+)
+# GPU memory of the target worker in GiB, for the training pre-flight check (0 = CPU worker).
+ATELIER_WORKER_GPU_GIB = float(os.environ.get("ATELIER_WORKER_GPU_GIB", "0"))
+
+# Optional OpenAI-compatible chat endpoint for prompt drafting (off unless a URL is set).
+ATELIER_LLM_URL = os.environ.get("ATELIER_LLM_URL", "")
+ATELIER_LLM_MODEL = os.environ.get("ATELIER_LLM_MODEL", "")
+ATELIER_LLM_KEY = os.environ.get("ATELIER_LLM_KEY", "")
+ATELIER_LLM_TIMEOUT = float(os.environ.get("ATELIER_LLM_TIMEOUT", "20"))
+
+ATELIER_KIOSK_IDLE_SECONDS = int(os.environ.get("ATELIER_KIOSK_IDLE_SECONDS", "90"))
+ATELIER_KIOSK_WARNING_SECONDS = int(os.environ.get("ATELIER_KIOSK_WARNING_SECONDS", "30"))
+
+ATELIER_ORGANISATION = os.environ.get("ATELIER_ORGANISATION", "Atelier demo museum")
+ATELIER_CONTACT_EMAIL = os.environ.get("ATELIER_CONTACT_EMAIL", "archive@example.org")
+
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("ATELIER_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

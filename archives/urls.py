@@ -1,0 +1,26 @@
+"""Root URLs: pages, admin, API v1 with its schema and offline docs, IIIF, health."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from archives import views
+
+handler404 = "archives.views.not_found"
+handler500 = "archives.views.server_error"
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include("archives.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("iiif/", include("heritage.iiif_urls")),
+    path("curator/generation/", include("generation.urls")),
+    path("evaluation/", include("evaluation.urls")),
+    path("archives/", include("archives.page_urls")),
+    path("", include("heritage.urls")),
+]

@@ -1,0 +1,49 @@
+"""Site-level views: health and JSON-aware error pages."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+
+
+def healthz(request):
+    """Database, Redis and live RQ workers per queue. 200 when database and Redis answer."""
+    report: dict = {"database": "ok", "redis": "ok", "workers": {}}
+    healthy = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:
+        report["database"], healthy = f"error: {exc}", False
+    try:
+        import django_rq
+        from rq import Worker
+
+        for name in ("default", "gpu"):
+            queue = django_rq.get_queue(name)
+            workers = Worker.all(queue=queue)
+            report["workers"][name] = len(workers)
+        django_rq.get_connection("default").ping()
+    except Exception as exc:
+        report["redis"], healthy = f"error: {exc}", False
+    report["status"] = "ok" if healthy else "error"
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith(("/api/", "/iiif/", "/healthz")) or "json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def not_found(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if _wants_json(request):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    return render(request, "500.html", status=500)

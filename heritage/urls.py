@@ -1,0 +1,3 @@
+"""HTML pages of this app."""
+
+urlpatterns: list = []

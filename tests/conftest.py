@@ -1,0 +1,132 @@
+"""Fixtures shared by the whole suite: real Redis, real RQ worker processes, users."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url_of_test_db() -> str:
+    """The URL of the test database pytest-django created, for worker subprocesses."""
+    conf = connection.settings_dict
+    if conf["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{conf['NAME']}"
+    user = conf.get("USER") or ""
+    password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{conf.get('HOST') or '127.0.0.1'}:{conf.get('PORT') or 5432}/{conf['NAME']}"
+
+
+@pytest.fixture
+def redis_conn():
+    """The real Redis of the suite, emptied before the test."""
+    import django_rq
+
+    conn = django_rq.get_connection("default")
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+def worker_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url_of_test_db(),
+        REDIS_URL=settings.REDIS_URL,
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        ATELIER_ENV="test",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+class WorkerProcess:
+    """A real `manage.py atelier_worker` process on the given queues."""
+
+    def __init__(self, queues: tuple[str, ...] = ("default", "gpu"), burst: bool = False):
+        self.queues, self.burst = queues, burst
+        self.process: subprocess.Popen | None = None
+        self.log = Path(settings.MEDIA_ROOT).parent / f"worker-{os.getpid()}-{time.time_ns()}.log"
+
+    def start(self) -> WorkerProcess:
+        args = [sys.executable, str(ROOT / "manage.py"), "atelier_worker", *self.queues]
+        if self.burst:
+            args.append("--burst")
+        self._log_handle = open(self.log, "wb")
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=worker_environment(), stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "_log_handle", None):
+            self._log_handle.close()
+
+
+@pytest.fixture
+def start_worker(transactional_db, redis_conn):
+    """Start real worker processes: ``start_worker(("gpu",))``; all are stopped afterwards."""
+    workers: list[WorkerProcess] = []
+
+    def start(queues: tuple[str, ...] = ("default", "gpu"), burst: bool = False) -> WorkerProcess:
+        worker = WorkerProcess(queues, burst).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, message: str = ""):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(message or f"condition not met within {timeout}s")
+
+
+def make_user(username: str, *groups: str, **extra) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username, **extra)
+    for name in groups:
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
+    return user
+
+
+@pytest.fixture
+def curator(db):
+    return make_user("curator1", "curator")
+
+
+@pytest.fixture
+def expert(db):
+    return make_user("expert1", "expert")
+
+
+@pytest.fixture
+def staff(db):
+    return make_user("staff1", is_staff=True, is_superuser=True)
