@@ -17,5 +17,3 @@ def exception_handler(exc, context):
     if response is None and isinstance(exc, LookupError | ValueError):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     return response
-
-

@@ -15,8 +15,19 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "kind", "queue", "status", "progress", "message", "data", "result", "error",
-            "attempts", "created_at", "started_at", "finished_at",
+            "id",
+            "kind",
+            "queue",
+            "status",
+            "progress",
+            "message",
+            "data",
+            "result",
+            "error",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
 
 

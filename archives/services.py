@@ -47,9 +47,7 @@ def atomic_with_files() -> Iterator[None]:
         _written_in_block.reset(token)
 
 
-def stored_file_save(
-    *, name: str, content: bytes | BinaryIO, content_type: str = ""
-) -> StoredFile:
+def stored_file_save(*, name: str, content: bytes | BinaryIO, content_type: str = "") -> StoredFile:
     """Write ``content`` under ``name`` (or a free variant of it) and record its sha256."""
     if isinstance(content, bytes | bytearray):
         data = bytes(content)

@@ -32,9 +32,9 @@ def healthz(request):
 
 
 def _wants_json(request) -> bool:
-    return request.path.startswith(("/api/", "/iiif/", "/healthz")) or "json" in request.headers.get(
-        "Accept", ""
-    )
+    return request.path.startswith(
+        ("/api/", "/iiif/", "/healthz")
+    ) or "json" in request.headers.get("Accept", "")
 
 
 def not_found(request, exception=None):

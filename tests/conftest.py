@@ -64,7 +64,10 @@ class WorkerProcess:
             args.append("--burst")
         self._log_handle = open(self.log, "wb")
         self.process = subprocess.Popen(
-            args, cwd=ROOT, env=worker_environment(), stdout=self._log_handle,
+            args,
+            cwd=ROOT,
+            env=worker_environment(),
+            stdout=self._log_handle,
             stderr=subprocess.STDOUT,
         )
         return self

@@ -67,7 +67,9 @@ def write_tokenizer_files(wheel: Path, out_dir: Path) -> None:
     }
     (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     special = {k: config[k] for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
-    (out_dir / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
+    (out_dir / "special_tokens_map.json").write_text(
+        json.dumps(special, indent=2), encoding="utf-8"
+    )
 
 
 def load_tokenizer(tokenizer_dir: Path):
