@@ -1,1 +1,123 @@
-"""Admin of the generation app."""
+"""Admin of the generation app: base models, runs, sweeps, requests and image approval."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from generation.models import (
+    BaseModel,
+    GeneratedImage,
+    GenerationRequest,
+    Sweep,
+    TrainingCheckpoint,
+    TrainingRun,
+    ValidationImage,
+)
+
+
+@admin.register(BaseModel)
+class BaseModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "path", "is_default", "short_hash", "created_at"]
+    list_filter = ["kind", "is_default"]
+    search_fields = ["name", "path"]
+    readonly_fields = ["sha256", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        # New base models go through the service: it validates the files and refuses pickles.
+        if change:
+            return super().save_model(request, obj, form, change)
+        from generation.services import base_model_register
+
+        try:
+            registered = base_model_register(
+                name=obj.name, path=obj.path, description=obj.description
+            )
+        except Exception as exc:
+            messages.error(request, str(exc))
+            raise
+        obj.pk = registered.pk
+        obj.refresh_from_db()
+
+
+class CheckpointInline(admin.TabularInline):
+    model = TrainingCheckpoint
+    extra = 0
+    readonly_fields = ["epoch", "step", "loss", "archive", "created_at"]
+    can_delete = False
+
+
+class ValidationImageInline(admin.TabularInline):
+    model = ValidationImage
+    extra = 0
+    readonly_fields = ["epoch", "step", "condition", "prompt", "seed", "file"]
+    can_delete = False
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "dataset", "base_model", "preset", "status", "final_loss", "sweep"]
+    list_filter = ["status", "preset"]
+    search_fields = ["name"]
+    raw_id_fields = ["job", "lora_diffusers", "lora_kohya", "sweep"]
+    readonly_fields = [
+        "status",
+        "loss_log",
+        "final_loss",
+        "metrics",
+        "peak_memory_bytes",
+        "estimated_memory_bytes",
+        "error",
+        "created_at",
+        "finished_at",
+    ]
+    inlines = [CheckpointInline, ValidationImageInline]
+    actions = ["cancel_runs"]
+
+    @admin.action(description="Cancel the selected runs")
+    def cancel_runs(self, request, queryset):
+        from generation.services import training_run_cancel
+
+        for run in queryset:
+            try:
+                training_run_cancel(run=run)
+            except ValueError as exc:
+                messages.warning(request, f"{run}: {exc}")
+
+
+@admin.register(Sweep)
+class SweepAdmin(admin.ModelAdmin):
+    list_display = ["name", "dataset", "base_model", "preset", "created_at"]
+
+
+class GeneratedImageInline(admin.TabularInline):
+    model = GeneratedImage
+    extra = 0
+    fields = ["seed", "condition", "file", "approved"]
+    readonly_fields = ["seed", "condition", "file"]
+    can_delete = False
+
+
+@admin.register(GenerationRequest)
+class GenerationRequestAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "base_model", "training_run", "sampler", "steps", "status"]
+    list_filter = ["status", "sampler", "compare_with_base"]
+    search_fields = ["prompt", "final_prompt"]
+    raw_id_fields = ["job", "contact_sheet", "passage", "item", "training_run"]
+    inlines = [GeneratedImageInline]
+
+
+@admin.register(GeneratedImage)
+class GeneratedImageAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "request", "condition", "seed", "approved", "item", "passage"]
+    list_filter = ["approved", "condition"]
+    raw_id_fields = ["request", "file", "item", "passage", "approved_by"]
+    actions = ["approve", "unapprove"]
+
+    @admin.action(description="Approve for the kiosk (AI-generated label shown)")
+    def approve(self, request, queryset):
+        queryset.update(approved=True, approved_by=request.user, approved_at=timezone.now())
+
+    @admin.action(description="Withdraw kiosk approval")
+    def unapprove(self, request, queryset):
+        queryset.update(approved=False, approved_by=None, approved_at=None)
