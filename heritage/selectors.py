@@ -1,0 +1,152 @@
+"""Reads of the heritage catalogue (querysets shaped for the pages and the API)."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from heritage.models import (
+    Collection,
+    GazetteerPassage,
+    HeritageItem,
+    ItemImage,
+    SemioticAnnotation,
+    TrainingDataset,
+    TrainingExample,
+)
+
+
+def user_is_curator(user) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser:
+        return True
+    # Cached per request object: permission checks run several times per request.
+    cached = getattr(user, "_atelier_is_curator", None)
+    if cached is None:
+        cached = user.groups.filter(name="curator").exists()
+        user._atelier_is_curator = cached
+    return cached
+
+
+def dataset_examples(
+    dataset: TrainingDataset, split: str | None = None
+) -> QuerySet[TrainingExample]:
+    """The examples of a dataset (with image, original and crop files), in a stable order."""
+    examples = TrainingExample.objects.filter(dataset=dataset).select_related(
+        "image__original", "image__item", "crop"
+    )
+    if split is not None:
+        if split not in TrainingExample.Split.values:
+            raise ValueError(f"split must be one of {TrainingExample.Split.values}, not {split!r}")
+        examples = examples.filter(split=split)
+    return examples.order_by("image_id", "pk")
+
+
+def collection_list(*, user=None) -> QuerySet[Collection]:
+    collections = Collection.objects.all()
+    if not user_is_curator(user):
+        collections = collections.filter(published=True)
+    return collections
+
+
+def annotations_prefetch() -> Prefetch:
+    return Prefetch(
+        "annotations",
+        queryset=SemioticAnnotation.objects.prefetch_related("motifs").order_by("pk"),
+    )
+
+
+def image_prefetch() -> Prefetch:
+    return Prefetch(
+        "images",
+        queryset=ItemImage.objects.prefetch_related(annotations_prefetch()).order_by(
+            "-is_primary", "position", "pk"
+        ),
+    )
+
+
+def item_list(*, user=None) -> QuerySet[HeritageItem]:
+    items = HeritageItem.objects.select_related("collection").prefetch_related(image_prefetch())
+    if not user_is_curator(user):
+        items = items.filter(published=True, collection__published=True)
+    return items
+
+
+def item_search(items: QuerySet[HeritageItem], text: str) -> QuerySet[HeritageItem]:
+    """Accession, titles/descriptions in any language, period, place, motif labels."""
+    text = text.strip()
+    if not text:
+        return items
+    query = (
+        Q(accession_number__icontains=text) | Q(period__icontains=text) | Q(place__icontains=text)
+    )
+    for lang in ("en", "zh", "ug"):
+        query |= Q(**{f"title__{lang}__icontains": text})
+        query |= Q(**{f"description__{lang}__icontains": text})
+    motif_q = Q(motifs__slug__icontains=text)
+    for lang in ("en", "zh", "ug"):
+        motif_q |= Q(**{f"motifs__label__{lang}__icontains": text})
+    annotated = SemioticAnnotation.objects.filter(motif_q).values("image__item_id")
+    return items.filter(query | Q(pk__in=annotated))
+
+
+def items_with_category(items: QuerySet[HeritageItem], category: str) -> QuerySet[HeritageItem]:
+    return items.filter(
+        pk__in=SemioticAnnotation.objects.filter(category=category).values("image__item_id")
+    )
+
+
+def items_with_motif(items: QuerySet[HeritageItem], motif_slug: str) -> QuerySet[HeritageItem]:
+    return items.filter(
+        pk__in=SemioticAnnotation.objects.filter(motifs__slug=motif_slug).values("image__item_id")
+    )
+
+
+def image_list(*, user=None) -> QuerySet[ItemImage]:
+    images = ItemImage.objects.select_related(
+        "item__collection", "original", "thumbnail", "display"
+    ).prefetch_related(annotations_prefetch())
+    if not user_is_curator(user):
+        images = images.filter(item__published=True, item__collection__published=True)
+    return images
+
+
+def annotation_list(*, user=None) -> QuerySet[SemioticAnnotation]:
+    annotations = SemioticAnnotation.objects.select_related("image__item").prefetch_related(
+        "motifs"
+    )
+    if not user_is_curator(user):
+        annotations = annotations.filter(
+            image__item__published=True, image__item__collection__published=True
+        )
+    return annotations
+
+
+def passage_list(*, user=None) -> QuerySet[GazetteerPassage]:
+    passages = GazetteerPassage.objects.prefetch_related("items")
+    if not user_is_curator(user):
+        passages = passages.filter(published=True)
+    return passages
+
+
+def dataset_list(*, user=None) -> QuerySet[TrainingDataset]:
+    datasets = TrainingDataset.objects.all()
+    if not user_is_curator(user):
+        datasets = datasets.filter(frozen=True)
+    return datasets
+
+
+def generated_companions(item: HeritageItem) -> list:
+    """Curator-approved AI images made for this item, when the generation app provides them."""
+    from django.apps import apps
+
+    try:
+        model = apps.get_model("generation", "GeneratedImage")
+    except LookupError:
+        return []
+    field_names = {f.name for f in model._meta.get_fields()}
+    if not {"item", "approved", "file"} <= field_names:
+        return []
+    return list(
+        model.objects.filter(item=item, approved=True).select_related("file").order_by("pk")[:12]
+    )

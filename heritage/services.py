@@ -1,0 +1,601 @@
+"""Every write of the heritage catalogue (keyword-only, full_clean, transactions with files)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from archives.models import Job
+from archives.services import atomic_with_files, stored_file_read, stored_file_save
+from heritage import imaging
+from heritage.models import (
+    Collection,
+    GazetteerPassage,
+    HeritageItem,
+    ItemImage,
+    MotifTerm,
+    SemioticAnnotation,
+    TrainingDataset,
+    TrainingExample,
+    langmap_get,
+)
+
+CATEGORY_WORDS = {
+    SemioticAnnotation.Category.ICONOGRAPHIC: "iconographic motif",
+    SemioticAnnotation.Category.DIRECTIONAL: "directional layout",
+    SemioticAnnotation.Category.CULTURAL_SEMIOTIC: "cultural symbol",
+}
+CATEGORY_ORDER = [c.value for c in SemioticAnnotation.Category]
+
+
+def _save(instance) -> None:
+    instance.full_clean()
+    instance.save()
+
+
+def _read_upload(content: bytes | BinaryIO) -> bytes:
+    if isinstance(content, bytes | bytearray):
+        return bytes(content)
+    if hasattr(content, "size") and content.size > settings.ATELIER_MAX_IMAGE_BYTES:
+        raise ValidationError(
+            {
+                "file": f"The file is {content.size:,} bytes; the limit is "
+                f"{settings.ATELIER_MAX_IMAGE_BYTES:,} bytes."
+            }
+        )
+    content.seek(0)
+    # Read one byte past the limit so an oversized stream is caught without reading it all.
+    return content.read(settings.ATELIER_MAX_IMAGE_BYTES + 1)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "file"
+
+
+# --- collections, items, vocabulary, annotations, passages --------------------------------
+
+
+def collection_create(
+    *, slug: str, title: dict, description: dict | None = None, published: bool = False
+) -> Collection:
+    collection = Collection(
+        slug=slug, title=title, description=description or {}, published=published
+    )
+    _save(collection)
+    return collection
+
+
+def collection_update(*, collection: Collection, **fields: Any) -> Collection:
+    for name, value in fields.items():
+        setattr(collection, name, value)
+    _save(collection)
+    return collection
+
+
+ITEM_FIELDS = (
+    "title",
+    "description",
+    "period",
+    "place",
+    "provenance",
+    "rights",
+    "credit_line",
+    "published",
+)
+
+
+def item_create(
+    *, collection: Collection, accession_number: str, title: dict, **fields: Any
+) -> HeritageItem:
+    unknown = set(fields) - set(ITEM_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown item fields: {sorted(unknown)}")
+    item = HeritageItem(
+        collection=collection, accession_number=accession_number, title=title, **fields
+    )
+    _save(item)
+    return item
+
+
+def item_update(*, item: HeritageItem, **fields: Any) -> HeritageItem:
+    unknown = set(fields) - set(ITEM_FIELDS) - {"collection", "accession_number"}
+    if unknown:
+        raise ValueError(f"unknown item fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(item, name, value)
+    _save(item)
+    return item
+
+
+def motif_term_get_or_create(*, slug: str, label: dict | None = None) -> MotifTerm:
+    term = MotifTerm.objects.filter(slug=slug).first()
+    if term is None:
+        term = MotifTerm(slug=slug, label=label or {"en": slug.replace("-", " ")})
+        _save(term)
+    elif label and term.label != label:
+        term.label = label
+        _save(term)
+    return term
+
+
+def annotation_create(
+    *,
+    image: ItemImage,
+    category: str,
+    motifs: Iterable[MotifTerm] = (),
+    region: tuple[int, int, int, int] | None = None,
+    meaning: dict | None = None,
+    annotator=None,
+    annotated_on: date | None = None,
+) -> SemioticAnnotation:
+    x, y, w, h = region if region is not None else (None, None, None, None)
+    annotation = SemioticAnnotation(
+        image=image,
+        category=category,
+        region_x=x,
+        region_y=y,
+        region_w=w,
+        region_h=h,
+        meaning=meaning or {},
+        annotator=annotator if getattr(annotator, "is_authenticated", False) else None,
+        annotated_on=annotated_on or timezone.localdate(),
+    )
+    with transaction.atomic():
+        _save(annotation)
+        annotation.motifs.set(list(motifs))
+    return annotation
+
+
+def annotation_update(
+    *, annotation: SemioticAnnotation, motifs: Iterable[MotifTerm] | None = None, **fields: Any
+) -> SemioticAnnotation:
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(annotation, name, value)
+        _save(annotation)
+        if motifs is not None:
+            annotation.motifs.set(list(motifs))
+    return annotation
+
+
+PASSAGE_FIELDS = (
+    "source_work",
+    "section",
+    "original_text",
+    "modern_paraphrase",
+    "english_translation",
+    "prompt_draft",
+    "approved_prompt",
+    "published",
+)
+
+
+def passage_create(*, items: Iterable[HeritageItem] = (), **fields: Any) -> GazetteerPassage:
+    unknown = set(fields) - set(PASSAGE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown passage fields: {sorted(unknown)}")
+    passage = GazetteerPassage(**fields)
+    with transaction.atomic():
+        _save(passage)
+        passage.items.set(list(items))
+    return passage
+
+
+def passage_update(
+    *, passage: GazetteerPassage, items: Iterable[HeritageItem] | None = None, **fields: Any
+) -> GazetteerPassage:
+    unknown = set(fields) - set(PASSAGE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown passage fields: {sorted(unknown)}")
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(passage, name, value)
+        _save(passage)
+        if items is not None:
+            passage.items.set(list(items))
+    return passage
+
+
+# --- images ---------------------------------------------------------------------------------
+
+
+def item_image_create(
+    *,
+    item: HeritageItem,
+    content: bytes | BinaryIO,
+    filename: str,
+    is_primary: bool = False,
+    caption: dict | None = None,
+    derivatives: str = "job",
+    user=None,
+) -> ItemImage:
+    """Validate an upload, keep the original byte for byte, and make derivatives.
+
+    ``derivatives``: "job" queues ``heritage.derivatives`` on the default queue (after commit),
+    "now" makes them in this call, "none" leaves them for later. Bad images raise
+    ValidationError({"file": reason}); nothing is written then.
+    """
+    data = _read_upload(content)
+    try:
+        info = imaging.image_inspect(
+            data,
+            max_bytes=settings.ATELIER_MAX_IMAGE_BYTES,
+            max_pixels=settings.ATELIER_MAX_IMAGE_PIXELS,
+        )
+    except imaging.ImageRejected as exc:
+        raise ValidationError({"file": str(exc)}) from None
+    content_type = Image_MIME.get(info.format, "application/octet-stream")
+    with atomic_with_files():
+        original = stored_file_save(
+            name=f"heritage/originals/{_safe_name(item.accession_number)}/{_safe_name(filename)}",
+            content=data,
+            content_type=content_type,
+        )
+        if is_primary:
+            item.images.update(is_primary=False)
+        first = not item.images.exists()
+        position = (item.images.aggregate(m=Max("position"))["m"] or 0) + (0 if first else 1)
+        image = ItemImage(
+            item=item,
+            original=original,
+            original_filename=filename[:255],
+            original_format=info.format,
+            original_mode=info.mode,
+            width=info.width,
+            height=info.height,
+            is_primary=is_primary or first,
+            position=position,
+            caption=caption or {},
+        )
+        _save(image)
+        if derivatives == "now":
+            item_image_make_derivatives(image=image)
+        elif derivatives == "job":
+            from archives.jobqueue import job_enqueue
+
+            job_enqueue(kind="heritage.derivatives", params={"image_id": image.pk}, user=user)
+    return image
+
+
+Image_MIME = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "TIFF": "image/tiff",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+}
+
+
+def item_image_make_derivatives(*, image: ItemImage, force: bool = False) -> ItemImage:
+    """Thumbnail and display JPEGs (RGB, EXIF orientation applied). Idempotent."""
+    if image.derivatives_ready and not force:
+        return image
+    rgb = imaging.open_rgb(stored_file_read(image.original))
+    base = f"heritage/derivatives/{image.pk}"
+    with atomic_with_files():
+        locked = ItemImage.objects.select_for_update().get(pk=image.pk)
+        if locked.derivatives_ready and not force:
+            return locked
+        thumb = imaging.resized_within(rgb, imaging.THUMBNAIL_EDGE)
+        display = imaging.resized_within(rgb, imaging.DISPLAY_EDGE)
+        locked.thumbnail = stored_file_save(
+            name=f"{base}/thumbnail.jpg",
+            content=imaging.encode_jpeg(thumb),
+            content_type="image/jpeg",
+        )
+        locked.thumbnail_width, locked.thumbnail_height = thumb.size
+        locked.display = stored_file_save(
+            name=f"{base}/display.jpg",
+            content=imaging.encode_jpeg(display),
+            content_type="image/jpeg",
+        )
+        locked.display_width, locked.display_height = display.size
+        _save(locked)
+    return locked
+
+
+def item_image_request_derivatives(*, image: ItemImage, user=None) -> Job:
+    from archives.jobqueue import job_enqueue
+
+    return job_enqueue(kind="heritage.derivatives", params={"image_id": image.pk}, user=user)
+
+
+# --- training datasets ----------------------------------------------------------------------
+
+
+def image_main_category(categories: Iterable[str]) -> str:
+    """The most frequent category (ties in vocabulary order); "" when not annotated."""
+    counts = Counter(categories)
+    if not counts:
+        return ""
+    return max(counts, key=lambda c: (counts[c], -CATEGORY_ORDER.index(c)))
+
+
+def caption_for(
+    *, trigger_token: str, motif_labels: Iterable[str], categories: Iterable[str]
+) -> str:
+    """``trigger, motif terms…, category words…`` (each once, in a stable order)."""
+    parts = [trigger_token.strip()] if trigger_token.strip() else []
+    for label in motif_labels:
+        if label and label not in parts:
+            parts.append(label)
+    for category in CATEGORY_ORDER:
+        if category in set(categories):
+            parts.append(CATEGORY_WORDS[category])
+    return ", ".join(parts)
+
+
+def split_stratified(
+    strata: dict[int, str], *, validation_fraction: float, seed: int
+) -> dict[int, str]:
+    """Assign "train"/"validation" to keys so each stratum keeps the validation fraction.
+
+    The total number of validation examples is round(N * fraction) (at least one when N >= 2
+    and the fraction is positive), shared among strata by largest remainder; the picks inside
+    a stratum are a seeded shuffle, so the split is reproducible.
+    """
+    keys = sorted(strata)
+    total = len(keys)
+    if total == 0 or validation_fraction <= 0:
+        return dict.fromkeys(keys, "train")
+    wanted = round(total * validation_fraction)
+    if total >= 2:
+        wanted = min(max(wanted, 1), total - 1)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for key in keys:
+        groups[strata[key]].append(key)
+    quotas = {name: len(members) * wanted / total for name, members in groups.items()}
+    counts = {name: math.floor(q) for name, q in quotas.items()}
+    leftover = wanted - sum(counts.values())
+    for name in sorted(quotas, key=lambda n: (-(quotas[n] - counts[n]), n))[:leftover]:
+        counts[name] += 1
+    rng = random.Random(seed)
+    result: dict[int, str] = {}
+    for name in sorted(groups):
+        members = list(groups[name])
+        rng.shuffle(members)
+        for index, key in enumerate(members):
+            result[key] = "validation" if index < counts[name] else "train"
+    return result
+
+
+def training_dataset_create(
+    *,
+    name: str,
+    trigger_token: str = "[U]",  # noqa: S107 - not a password
+    resolution: int = 512,
+    collections: Iterable[str] = (),
+    categories: Iterable[str] = (),
+    motifs: Iterable[str] = (),
+    items: Iterable[str] = (),
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    description: str = "",
+    user=None,
+) -> TrainingDataset:
+    """A draft (not frozen) dataset: matching images with captions and a stratified split.
+
+    ``collections`` are slugs, ``motifs`` slugs, ``items`` accession numbers; filters combine
+    with AND, each list with OR. Captions can be edited until the dataset is frozen.
+    """
+    collections, categories = list(collections), list(categories)
+    motifs, items = list(motifs), list(items)
+    bad = set(categories) - set(CATEGORY_ORDER)
+    if bad:
+        raise ValidationError({"categories": f"Unknown categories: {sorted(bad)}."})
+    if not 0 <= validation_fraction < 1:
+        raise ValidationError({"validation_fraction": "Use a fraction from 0 to below 1."})
+    if resolution < 8 or resolution > 2048 or resolution % 8:
+        raise ValidationError({"resolution": "Use a multiple of 8 between 8 and 2048."})
+    images = ItemImage.objects.select_related("item")
+    if collections:
+        images = images.filter(item__collection__slug__in=collections)
+    if items:
+        images = images.filter(item__accession_number__in=items)
+    if categories:
+        images = images.filter(
+            pk__in=SemioticAnnotation.objects.filter(category__in=categories).values("image_id")
+        )
+    if motifs:
+        images = images.filter(
+            pk__in=SemioticAnnotation.objects.filter(motifs__slug__in=motifs).values("image_id")
+        )
+    images = list(images.prefetch_related("annotations__motifs").order_by("pk"))
+    if not images:
+        raise ValidationError("No catalogue images match this selection.")
+    with transaction.atomic():
+        latest = TrainingDataset.objects.filter(name=name).aggregate(v=Max("version"))["v"]
+        dataset = TrainingDataset(
+            name=name,
+            version=(latest or 0) + 1,
+            trigger_token=trigger_token,
+            resolution=resolution,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            description=description,
+            selection={
+                "collections": collections,
+                "categories": categories,
+                "motifs": motifs,
+                "items": items,
+            },
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        _save(dataset)
+        rows = []
+        for image in images:
+            annotations = list(image.annotations.all())
+            cats = [a.category for a in annotations]
+            labels = []
+            for annotation in annotations:
+                for motif in annotation.motifs.all():
+                    labels.append(langmap_get(motif.label, "en") or motif.slug)
+            rows.append(
+                TrainingExample(
+                    dataset=dataset,
+                    image=image,
+                    caption=caption_for(
+                        trigger_token=trigger_token, motif_labels=labels, categories=cats
+                    ),
+                    category=image_main_category(cats),
+                )
+            )
+        splits = split_stratified(
+            {i: row.category for i, row in enumerate(rows)},
+            validation_fraction=validation_fraction,
+            seed=seed,
+        )
+        for i, row in enumerate(rows):
+            row.split = splits[i]
+            row.full_clean(exclude=["dataset", "image"])
+        TrainingExample.objects.bulk_create(rows)
+    return dataset
+
+
+def _ensure_draft(dataset: TrainingDataset) -> None:
+    if dataset.frozen:
+        raise ValidationError(
+            f"Dataset {dataset} is frozen and never changes; make a new version to edit it."
+        )
+
+
+def training_example_update(
+    *, example: TrainingExample, caption: str | None = None, split: str | None = None
+) -> TrainingExample:
+    with transaction.atomic():
+        dataset = TrainingDataset.objects.select_for_update().get(pk=example.dataset_id)
+        _ensure_draft(dataset)
+        if caption is not None:
+            if not caption.strip():
+                raise ValidationError({"caption": "A caption cannot be empty."})
+            example.caption = caption.strip()
+        if split is not None:
+            example.split = split
+        _save(example)
+    return example
+
+
+def training_example_remove(*, example: TrainingExample) -> None:
+    with transaction.atomic():
+        dataset = TrainingDataset.objects.select_for_update().get(pk=example.dataset_id)
+        _ensure_draft(dataset)
+        example.delete()
+
+
+def dataset_content_hash(dataset: TrainingDataset) -> str:
+    """sha256 over the settings and every example (original + crop checksums, caption, split)."""
+    examples = dataset.examples.select_related("image__original", "crop").order_by("image_id")
+    manifest = {
+        "trigger_token": dataset.trigger_token,
+        "resolution": dataset.resolution,
+        "examples": [
+            [
+                ex.image.original.sha256,
+                ex.crop.sha256 if ex.crop_id else "",
+                ex.caption,
+                ex.split,
+            ]
+            for ex in examples
+        ],
+    }
+    blob = json.dumps(manifest, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def training_dataset_freeze(*, dataset: TrainingDataset, progress=None) -> TrainingDataset:
+    """Make the square training crops at the dataset resolution, hash, and freeze for good."""
+    with atomic_with_files():
+        locked = TrainingDataset.objects.select_for_update().get(pk=dataset.pk)
+        if locked.frozen:
+            return locked
+        examples = list(locked.examples.select_related("image__original", "crop"))
+        if not examples:
+            raise ValidationError("A dataset needs at least one example to be frozen.")
+        for index, example in enumerate(examples):
+            crop = imaging.square_crop(
+                imaging.open_rgb(stored_file_read(example.image.original)), locked.resolution
+            )
+            example.crop = stored_file_save(
+                name=f"heritage/datasets/{locked.pk}/{example.image_id}-{locked.resolution}.png",
+                content=imaging.encode_png(crop),
+                content_type="image/png",
+            )
+            example.save(update_fields=["crop"])
+            if progress is not None:
+                progress((index + 1) / len(examples), f"crop {index + 1} of {len(examples)}")
+        locked.content_hash = dataset_content_hash(locked)
+        locked.frozen = True
+        locked.frozen_at = timezone.now()
+        _save(locked)
+    return locked
+
+
+def training_dataset_request_freeze(*, dataset: TrainingDataset, user=None) -> Job:
+    """Queue the crops + freeze on the default queue (the ``heritage.derivatives`` job)."""
+    _ensure_draft(dataset)
+    from archives.jobqueue import job_enqueue
+
+    return job_enqueue(kind="heritage.derivatives", params={"dataset_id": dataset.pk}, user=user)
+
+
+def training_dataset_new_version(*, dataset: TrainingDataset, user=None) -> TrainingDataset:
+    """A draft copy (version + 1) of a dataset, its examples and captions, to edit and refreeze."""
+    with transaction.atomic():
+        latest = TrainingDataset.objects.filter(name=dataset.name).aggregate(v=Max("version"))["v"]
+        draft = TrainingDataset(
+            name=dataset.name,
+            version=latest + 1,
+            description=dataset.description,
+            trigger_token=dataset.trigger_token,
+            resolution=dataset.resolution,
+            validation_fraction=dataset.validation_fraction,
+            seed=dataset.seed,
+            selection=dataset.selection,
+            parent=dataset,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        _save(draft)
+        TrainingExample.objects.bulk_create(
+            TrainingExample(
+                dataset=draft,
+                image_id=ex.image_id,
+                caption=ex.caption,
+                split=ex.split,
+                category=ex.category,
+            )
+            for ex in dataset.examples.order_by("pk")
+        )
+    return draft
+
+
+def training_dataset_update(*, dataset: TrainingDataset, **fields: Any) -> TrainingDataset:
+    allowed = {"description", "trigger_token", "resolution", "name"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"cannot change {sorted(unknown)} of a dataset")
+    with transaction.atomic():
+        locked = TrainingDataset.objects.select_for_update().get(pk=dataset.pk)
+        _ensure_draft(locked)
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        _save(locked)
+    return locked
+
+
+def slug_for(text: str) -> str:
+    return slugify(text)[:100] or "term"
