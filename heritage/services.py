@@ -263,7 +263,7 @@ def item_image_create(
         )
         _save(image)
         if derivatives == "now":
-            item_image_make_derivatives(image=image)
+            image = item_image_make_derivatives(image=image)
         elif derivatives == "job":
             from archives.jobqueue import job_enqueue
 
