@@ -25,10 +25,15 @@ class JobSerializer(serializers.ModelSerializer):
             "result",
             "error",
             "attempts",
+            "max_attempts",
+            "cancel_requested",
+            "worker_name",
             "created_at",
             "started_at",
             "finished_at",
+            "heartbeat_at",
         ]
+        read_only_fields = fields
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
@@ -47,6 +52,9 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class JobCancelView(APIView):
+    """Cancel a queued job at once, or ask a running one to stop (409 when already finished)."""
+
+    serializer_class = JobSerializer
     permission_classes = [permissions.IsAuthenticated]
 
     def post(self, request, pk):

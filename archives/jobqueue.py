@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +35,10 @@ from archives.models import Job
 logger = logging.getLogger(__name__)
 
 QUEUES = ("default", "gpu")
+
+
+class JobStateError(ValueError):
+    """The job is not in a state that allows the requested change."""
 
 
 class JobCancelled(Exception):
@@ -82,6 +88,67 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# --- worker liveness ----------------------------------------------------------------------
+# A SimpleWorker runs the job in its main thread, so RQ's own worker heartbeat stops for the
+# whole job (its key is kept alive for the job's timeout, up to a day for gpu work). Each
+# Atelier worker therefore beats from a thread of its own: a short-lived Redis key per worker.
+
+HEARTBEAT_KEY = "atelier:worker-heartbeat:{}"
+HEARTBEAT_INTERVAL = 5
+HEARTBEAT_TTL = 20
+
+
+def worker_heartbeat_start(name: str, connection) -> threading.Event:
+    """Beat for ``name`` every few seconds until the returned event is set or the process dies."""
+    stop = threading.Event()
+    key = HEARTBEAT_KEY.format(name)
+
+    def beat() -> None:
+        while not stop.is_set():
+            try:
+                connection.set(key, str(time.time()), ex=HEARTBEAT_TTL)
+            except Exception:  # Redis briefly away: try again next beat.
+                logger.warning("worker heartbeat to Redis failed", exc_info=True)
+            stop.wait(HEARTBEAT_INTERVAL)
+        connection.delete(key)
+
+    connection.set(key, str(time.time()), ex=HEARTBEAT_TTL)
+    threading.Thread(target=beat, name="atelier-heartbeat", daemon=True).start()
+    return stop
+
+
+def _local_pid(worker_name: str) -> int | None:
+    """The pid in a ``host:pid`` worker name when the host is this one."""
+    host, _, pid = worker_name.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return int(pid)
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def worker_is_alive(worker_name: str, connection=None) -> bool:
+    """A worker is alive while its heartbeat key exists; one on this host also needs its pid."""
+    if not worker_name:
+        return False
+    pid = _local_pid(worker_name)
+    if pid is not None and not _pid_alive(pid):
+        return False  # Certain and immediate: the process is gone.
+    if connection is None:
+        import django_rq
+
+        connection = django_rq.get_connection("default")
+    return bool(connection.exists(HEARTBEAT_KEY.format(worker_name)))
+
+
 # --- writes -------------------------------------------------------------------------------
 
 
@@ -90,6 +157,8 @@ def job_enqueue(
 ) -> Job:
     """Create the Job row and push its id to RQ once the surrounding transaction commits."""
     spec = job_kind(kind)
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
     job = Job.objects.create(
         kind=kind,
         queue=spec.queue,
@@ -103,7 +172,11 @@ def job_enqueue(
 
 
 def push_to_queue(job: Job) -> None:
-    """Put the job id on its RQ queue (used at enqueue time and by the reconciler)."""
+    """Put the job id on its RQ queue (used at enqueue time and by the reconciler).
+
+    The RQ job id is the Job id, so pushing twice leaves one RQ job (delivered at most twice,
+    and ``run_job`` ignores the second delivery).
+    """
     import django_rq
 
     queue = django_rq.get_queue(job.queue)
@@ -117,56 +190,87 @@ def push_to_queue(job: Job) -> None:
     )
 
 
+def _remove_from_queue(job: Job) -> None:
+    """Take a cancelled job's id off its RQ queue (best effort: run_job ignores it anyway)."""
+    try:
+        import django_rq
+
+        django_rq.get_queue(job.queue).remove(str(job.id))
+    except Exception:
+        logger.warning("could not remove job %s from queue %s", job.id, job.queue, exc_info=True)
+
+
 def job_progress(
     job: Job, fraction: float, message: str = "", *, data: dict[str, Any] | None = None
 ) -> None:
-    """Record progress (0-1) and live data; raise JobCancelled when cancel was requested."""
+    """Record progress (0-1) and live data; raise JobCancelled when cancel was requested.
+
+    Long handlers should call this at least every few seconds: it is how a running job learns
+    it was cancelled.
+    """
     fraction = min(max(float(fraction), 0.0), 1.0)
     now = timezone.now()
     fields: dict[str, Any] = {"progress": fraction, "message": message[:500], "heartbeat_at": now}
     if data is not None:
         fields["data"] = data
         job.data = data
-    Job.objects.filter(pk=job.pk).update(**fields)
+    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**fields)
     job.progress, job.message, job.heartbeat_at = fraction, message[:500], now
     if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
         raise JobCancelled(f"job {job.pk} was cancelled")
 
 
 def job_cancel(*, job: Job) -> Job:
-    """Cancel a queued job at once; ask a running one to stop at its next progress report."""
+    """Cancel a queued job at once; ask a running one to stop at its next progress report.
+
+    A SimpleWorker runs the handler in its own main thread, so there is no work-horse process
+    for RQ's stop-job command to kill: cancelling a running job is cooperative (job_progress).
+    """
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(pk=job.pk)
         if locked.status == Job.Status.QUEUED:
             locked.status = Job.Status.CANCELLED
+            locked.cancel_requested = True
             locked.finished_at = timezone.now()
             locked.message = "cancelled before it started"
+            transaction.on_commit(lambda: _remove_from_queue(locked))
         elif locked.status == Job.Status.RUNNING:
             locked.cancel_requested = True
             locked.message = "cancellation requested"
         else:
-            raise ValueError(f"job is already {locked.status}; only queued or running jobs cancel")
-        locked.save()
+            raise JobStateError(
+                f"job is already {locked.status}; only queued or running jobs can be cancelled"
+            )
+        locked.save(update_fields=["status", "cancel_requested", "finished_at", "message"])
     return locked
 
 
-def _finish(job_id, status: str, **fields: Any) -> None:
-    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-        status=status, finished_at=timezone.now(), **fields
+def _finish(job_id, worker: str, status: str, **fields: Any) -> bool:
+    """Record the outcome, unless the row was meanwhile re-queued or claimed by another worker."""
+    close_old_connections()  # after a long job the connection may be stale
+    return bool(
+        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, worker_name=worker).update(
+            status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+        )
     )
 
 
 def run_job(job_id: str) -> dict[str, Any] | None:
     """The single RQ entry point: claim the row, run its handler, record the outcome."""
+    from rq.timeouts import JobTimeoutException
+
     close_old_connections()
+    me = worker_identity()
+    now = timezone.now()
     claimed = Job.objects.filter(
         pk=job_id, status=Job.Status.QUEUED, cancel_requested=False
     ).update(
         status=Job.Status.RUNNING,
-        started_at=timezone.now(),
-        heartbeat_at=timezone.now(),
+        started_at=now,
+        heartbeat_at=now,
         attempts=F("attempts") + 1,
-        worker_name=worker_identity(),
+        worker_name=me,
+        message="started",
     )
     if not claimed:
         # Duplicate delivery, cancelled, or already done: do nothing.
@@ -176,16 +280,27 @@ def run_job(job_id: str) -> dict[str, Any] | None:
     try:
         result = job_kind(job.kind).handler(job) or {}
     except JobCancelled:
-        _finish(job.pk, Job.Status.CANCELLED, message="cancelled")
+        _finish(job.pk, me, Job.Status.CANCELLED, message="cancelled")
+        return None
+    except JobTimeoutException:
+        logger.error("job %s (%s) timed out after %ss", job.pk, job.kind, job.timeout)
+        _finish(
+            job.pk,
+            me,
+            Job.Status.FAILED,
+            error=f"timed out after {job.timeout} s\n\n{traceback.format_exc()}",
+            message=f"failed: timed out after {job.timeout} s",
+        )
         return None
     except Exception as exc:
         logger.exception("job %s (%s) failed", job.pk, job.kind)
         _finish(
             job.pk,
+            me,
             Job.Status.FAILED,
             error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}",
             message=f"failed: {exc}"[:500],
         )
         return None
-    _finish(job.pk, Job.Status.SUCCEEDED, result=result, progress=1.0, message="done")
+    _finish(job.pk, me, Job.Status.SUCCEEDED, result=result, progress=1.0, message="done")
     return result

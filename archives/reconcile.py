@@ -1,69 +1,105 @@
 """Bring the queue back in line with the Job table, which is the truth.
 
-* queued jobs whose id is no longer in Redis (FLUSHALL, a restart without persistence) are
-  pushed again;
-* running jobs whose worker is gone (SIGKILL, power loss) are re-queued while attempts remain,
-  else marked failed.
+* queued jobs whose id is no longer on their RQ queue (FLUSHALL, a Redis restart without
+  persistence) are pushed again; a second delivery of one that was in flight does nothing,
+  because ``run_job`` claims the row atomically;
+* running jobs whose worker is dead (SIGKILL, power loss) are re-queued while attempts
+  remain, else marked failed; a dead worker's job that was being cancelled ends cancelled.
+
+A worker is dead when its heartbeat key is gone (see ``jobqueue.worker_heartbeat_start``), or
+at once when it ran on this host and its process no longer exists. Runs at every worker start
+and as ``manage.py reconcile_jobs`` (``--every 60`` to keep running).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from django.db import transaction
 from django.utils import timezone
 
-from archives.jobqueue import push_to_queue
+from archives.jobqueue import HEARTBEAT_INTERVAL, QUEUES, push_to_queue, worker_is_alive
 from archives.models import Job
 
 logger = logging.getLogger(__name__)
 
 
-def _live_worker_names() -> set[str]:
-    import django_rq
-    from rq import Worker
-
-    return {worker.name for worker in Worker.all(connection=django_rq.get_connection("default"))}
-
-
 def _queued_ids(queue_name: str) -> set[str]:
     import django_rq
 
-    queue = django_rq.get_queue(queue_name)
-    return set(queue.get_job_ids())
+    return set(django_rq.get_queue(queue_name).get_job_ids())
 
 
-def jobs_reconcile() -> dict[str, int]:
-    report = {"requeued_lost": 0, "requeued_orphaned": 0, "failed_orphaned": 0}
-    queued_in_redis = {name: _queued_ids(name) for name in ("default", "gpu")}
+def _dead_workers(names: set[str], connection) -> set[str]:
+    dead = {name for name in names if not worker_is_alive(name, connection)}
+    if dead:
+        # A heartbeat key can be missing for a moment after Redis restarted or was flushed:
+        # look again one beat later before declaring a remote worker dead.
+        time.sleep(HEARTBEAT_INTERVAL + 1)
+        dead = {name for name in dead if not worker_is_alive(name, connection)}
+    return dead
+
+
+def _requeue_lost() -> int:
+    queued_in_redis = {name: _queued_ids(name) for name in QUEUES}
+    pushed = 0
     for job in Job.objects.filter(status=Job.Status.QUEUED, cancel_requested=False):
         if str(job.id) not in queued_in_redis.get(job.queue, set()):
             push_to_queue(job)
-            report["requeued_lost"] += 1
+            pushed += 1
+    return pushed
 
-    live = _live_worker_names()
-    for job in Job.objects.filter(status=Job.Status.RUNNING).exclude(worker_name__in=live):
+
+def _resolve_orphans(report: dict[str, int], connection) -> None:
+    running = Job.objects.filter(status=Job.Status.RUNNING)
+    dead = _dead_workers(set(running.values_list("worker_name", flat=True)), connection)
+    for job in running.filter(worker_name__in=dead):
         with transaction.atomic():
             locked = Job.objects.select_for_update().get(pk=job.pk)
-            if locked.status != Job.Status.RUNNING or locked.worker_name in live:
-                continue
+            if locked.status != Job.Status.RUNNING or locked.worker_name not in dead:
+                continue  # finished or claimed again meanwhile
+            dead_name = locked.worker_name
+            locked.worker_name = ""
+            locked.heartbeat_at = timezone.now()
             if locked.cancel_requested:
                 locked.status, locked.finished_at = Job.Status.CANCELLED, timezone.now()
                 locked.message = "cancelled (its worker died)"
-                locked.save()
+                report["cancelled_orphaned"] += 1
             elif locked.attempts < locked.max_attempts:
                 locked.status = Job.Status.QUEUED
-                locked.message = f"re-queued: worker {locked.worker_name} died"
-                locked.worker_name = ""
-                locked.save()
+                locked.progress = 0.0
+                locked.message = (
+                    f"re-queued: worker {dead_name} died "
+                    f"(attempt {locked.attempts} of {locked.max_attempts})"
+                )
                 transaction.on_commit(lambda j=locked: push_to_queue(j))
                 report["requeued_orphaned"] += 1
             else:
                 locked.status, locked.finished_at = Job.Status.FAILED, timezone.now()
-                locked.error = f"worker {locked.worker_name} died; no attempts left"
+                locked.error = (
+                    f"worker {dead_name} died while running this job; "
+                    f"all {locked.max_attempts} attempts used"
+                )
                 locked.message = "failed: worker died"
-                locked.save()
                 report["failed_orphaned"] += 1
+            locked.save()
+
+
+def jobs_reconcile() -> dict[str, int]:
+    """One pass; returns what it did (all zeros when queue and table agree)."""
+    import django_rq
+
+    connection = django_rq.get_connection("default")
+    report = {
+        "requeued_lost": 0,
+        "requeued_orphaned": 0,
+        "failed_orphaned": 0,
+        "cancelled_orphaned": 0,
+    }
+    # Orphans first: a job they re-queue is pushed on commit, so the lost-job pass sees it.
+    _resolve_orphans(report, connection)
+    report["requeued_lost"] = _requeue_lost()
     if any(report.values()):
         logger.info("reconciled jobs: %s", report)
     return report
