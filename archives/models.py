@@ -82,3 +82,94 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+
+# --- preservation records (BagIt packages and fixity; see archives/fixity.py, bagit_*.py) ---
+
+
+class FixityEvent(models.Model):
+    """One run of the fixity check: every stored file re-hashed against its recorded sha256."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success"
+        FAILURE = "failure"
+
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    checked = models.PositiveIntegerField(default=0)
+    ok_count = models.PositiveIntegerField(default=0)
+    # [{"name", "expected", "actual"}] and [{"name"}]: bounded lists, counts are exact.
+    changed = models.JSONField(default=list, blank=True)
+    missing = models.JSONField(default=list, blank=True)
+    changed_count = models.PositiveIntegerField(default=0)
+    missing_count = models.PositiveIntegerField(default=0)
+    trigger = models.CharField(max_length=20, blank=True, help_text="schedule, manual or api.")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"fixity {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
+
+
+class BagExport(models.Model):
+    """A BagIt package of a collection, training run or study, built by a job."""
+
+    class Scope(models.TextChoices):
+        COLLECTION = "collection"
+        TRAINING_RUN = "training_run"
+        STUDY = "study"
+
+    class Format(models.TextChoices):
+        TAR = "tar"
+        ZIP = "zip"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    target_id = models.CharField(max_length=64)
+    target_label = models.CharField(max_length=300, blank=True)
+    archive_format = models.CharField(max_length=5, choices=Format.choices, default=Format.TAR)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    archive = models.ForeignKey(
+        StoredFile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    bag_name = models.CharField(max_length=200, blank=True)
+    payload_files = models.PositiveIntegerField(default=0)
+    payload_bytes = models.PositiveBigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"bag {self.scope} {self.target_label or self.target_id}"
+
+    @property
+    def external_identifier(self) -> str:
+        return f"urn:uuid:{self.id}"
+
+
+class BagImport(models.Model):
+    """A bag that was validated and imported: what came in, from where, and by whom."""
+
+    bag_name = models.CharField(max_length=200)
+    external_identifier = models.CharField(max_length=300, blank=True)
+    source_organisation = models.CharField(max_length=300, blank=True)
+    scope = models.CharField(max_length=20, blank=True)
+    records = models.JSONField(default=dict, blank=True, help_text="Count per model.")
+    files = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.bag_name}"
