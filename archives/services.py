@@ -35,6 +35,7 @@ def atomic_with_files() -> Iterator[None]:
     Use it around any service that stores files, so a failure leaves no row and no orphan.
     """
     written: list[str] = []
+    outer = _written_in_block.get()
     token = _written_in_block.set(written)
     try:
         with transaction.atomic():
@@ -45,6 +46,9 @@ def atomic_with_files() -> Iterator[None]:
         raise
     finally:
         _written_in_block.reset(token)
+    # A nested block's files belong to the outer one too: delete them if the outer rolls back.
+    if outer is not None:
+        outer.extend(written)
 
 
 def stored_file_save(*, name: str, content: bytes | BinaryIO, content_type: str = "") -> StoredFile:
