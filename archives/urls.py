@@ -1,5 +1,7 @@
 """Root URLs: pages, admin, API v1 with its schema and offline docs, IIIF, health."""
 
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -25,3 +27,6 @@ urlpatterns = [
     path("archives/", include("archives.page_urls")),
     path("", include("heritage.urls")),
 ]
+# Development only (static() is empty unless DEBUG): production serves media from the storage
+# backend or the front web server (docs/deploy.md).
+urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

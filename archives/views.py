@@ -8,25 +8,31 @@ from django.shortcuts import render
 
 
 def healthz(request):
-    """Database, Redis and live RQ workers per queue. 200 when database and Redis answer."""
+    """Database, Redis and live workers per queue; 200 when database and Redis answer.
+
+    A worker counts when it is registered on the queue and its Atelier heartbeat is fresh (RQ's
+    own registration outlives a worker killed mid-job for as long as the job's timeout).
+    """
     report: dict = {"database": "ok", "redis": "ok", "workers": {}}
     healthy = True
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:
-        report["database"], healthy = f"error: {exc}", False
+        report["database"], healthy = f"error: {type(exc).__name__}", False
     try:
         import django_rq
         from rq import Worker
 
-        for name in ("default", "gpu"):
-            queue = django_rq.get_queue(name)
-            workers = Worker.all(queue=queue)
-            report["workers"][name] = len(workers)
-        django_rq.get_connection("default").ping()
+        from archives.jobqueue import QUEUES, worker_is_alive
+
+        redis = django_rq.get_connection("default")
+        redis.ping()
+        for name in QUEUES:
+            workers = Worker.all(queue=django_rq.get_queue(name))
+            report["workers"][name] = sum(1 for w in workers if worker_is_alive(w.name, redis))
     except Exception as exc:
-        report["redis"], healthy = f"error: {exc}", False
+        report["redis"], healthy = f"error: {type(exc).__name__}", False
     report["status"] = "ok" if healthy else "error"
     return JsonResponse(report, status=200 if healthy else 503)
 

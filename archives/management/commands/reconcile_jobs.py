@@ -24,7 +24,9 @@ class Command(BaseCommand):
 
         while True:
             report = jobs_reconcile()
-            self.stdout.write(" ".join(f"{key}={value}" for key, value in report.items()))
+            if every <= 0 or any(report.values()):
+                self.stdout.write(" ".join(f"{key}={value}" for key, value in report.items()))
+                self.stdout.flush()
             if every <= 0:
                 return
             time.sleep(every)
