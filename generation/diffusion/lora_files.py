@@ -1,0 +1,253 @@
+"""LoRA files: diffusers/PEFT format and kohya format, safetensors with provenance metadata.
+
+* diffusers/PEFT: ``StableDiffusionPipeline.save_lora_weights`` with the peft ``LoraConfig``
+  as adapter metadata, so ``load_lora_weights`` restores the trained alpha (without it diffusers
+  assumes alpha = rank).
+* kohya (A1111, ComfyUI, kohya-ss): ``convert_state_dict_to_kohya(convert_unet_state_dict_to_peft
+  (...))``. That converter writes ``alpha = rank`` whatever was trained, so we overwrite every
+  ``.alpha`` with the true value, and rename its SDXL-style ``lora_te1_`` prefix to SD 1.x's
+  ``lora_te_``.
+
+Both files carry the same str -> str header: ``modelspec.*`` (Stability's model spec),
+kohya's ``ss_*`` training keys and ``heritage.*`` provenance. Loading refuses pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from generation.diffusion.config import LoraTrainingConfig
+from generation.diffusion.pipeline import PICKLE_SUFFIXES, file_sha256
+
+DIFFUSERS_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+MODELSPEC_ARCHITECTURE = "stable-diffusion-v1/lora"
+
+
+class LoraFileError(ValueError):
+    """A LoRA file that is refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoraFiles:
+    diffusers_path: str
+    diffusers_sha256: str
+    kohya_path: str
+    kohya_sha256: str
+
+
+def lora_state_dicts(unet, text_encoder=None) -> tuple[dict, dict | None]:
+    """The trained LoRA layers in diffusers naming (``...to_k.lora.down.weight``)."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    unet_sd = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    te_sd = None
+    if text_encoder is not None and getattr(text_encoder, "peft_config", None):
+        te_sd = convert_state_dict_to_diffusers(get_peft_model_state_dict(text_encoder))
+    return unet_sd, te_sd
+
+
+def to_kohya(unet_lora: Mapping, text_encoder_lora: Mapping | None, *, alpha: float) -> dict:
+    """kohya-format tensors with the TRUE alpha (the diffusers converter writes alpha = rank)."""
+    import torch
+    from diffusers.utils import convert_state_dict_to_kohya, convert_unet_state_dict_to_peft
+
+    peft_sd = {f"unet.{k}": v for k, v in convert_unet_state_dict_to_peft(dict(unet_lora)).items()}
+    if text_encoder_lora:
+        te_peft = convert_unet_state_dict_to_peft(dict(text_encoder_lora))
+        peft_sd.update({f"text_encoder.{k}": v for k, v in te_peft.items()})
+    kohya = {}
+    for key, value in convert_state_dict_to_kohya(peft_sd).items():
+        key = key.replace("lora_te1_", "lora_te_", 1)  # SD 1.x has one text encoder: lora_te_
+        if key.endswith(".alpha"):
+            value = torch.tensor(float(alpha), dtype=torch.float32)
+        kohya[key] = value.detach().contiguous().cpu()
+    return kohya
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float) or value is None:
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def build_metadata(
+    config: LoraTrainingConfig,
+    *,
+    title: str,
+    steps: int,
+    epochs: int,
+    num_images: int,
+    base_model_name: str = "",
+    base_model_sha256: str = "",
+    license: str = "",
+    description: str = "",
+    provenance: Mapping[str, Any] | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+) -> dict[str, str]:
+    """The str -> str header of both files.
+
+    ``provenance`` keys (dataset hash and version, accession numbers, rights...) are written
+    as ``heritage.<key>``; lists and dicts become JSON text.
+    """
+    finished = finished_at or datetime.now(UTC)
+    optimizer_name = (
+        "bitsandbytes.optim.AdamW8bit" if config.optimizer == "adamw8bit" else "torch.optim.AdamW"
+    )
+    size = f"{config.resolution}x{config.resolution}"
+    metadata = {
+        "modelspec.sai_model_spec": "1.0.0",
+        "modelspec.architecture": MODELSPEC_ARCHITECTURE,
+        "modelspec.implementation": "https://github.com/huggingface/diffusers",
+        "modelspec.title": title,
+        "modelspec.date": finished.date().isoformat(),
+        "modelspec.resolution": size,
+        "modelspec.trigger_phrase": config.trigger_token,
+        "modelspec.license": license,
+        "modelspec.description": description,
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": config.rank,
+        "ss_network_alpha": config.alpha,
+        "ss_network_dropout": config.dropout,
+        "ss_network_args": {"target": config.target},
+        "ss_network_train_unet_only": not config.trains_text_encoder,
+        "ss_base_model_version": "sd_v1",
+        "ss_v2": False,
+        "ss_sd_model_name": base_model_name,
+        "ss_new_sd_model_hash": base_model_sha256,
+        "ss_resolution": f"({config.resolution}, {config.resolution})",
+        "ss_num_train_images": num_images,
+        "ss_batch_size_per_device": config.train_batch_size,
+        "ss_num_epochs": epochs,
+        "ss_epoch": epochs,
+        "ss_steps": steps,
+        "ss_max_train_steps": steps,
+        "ss_learning_rate": config.unet_lr,
+        "ss_unet_lr": config.unet_lr,
+        "ss_text_encoder_lr": config.text_encoder_lr if config.trains_text_encoder else 0.0,
+        "ss_optimizer": optimizer_name,
+        "ss_lr_scheduler": config.lr_scheduler,
+        "ss_lr_warmup_steps": config.lr_warmup_steps,
+        "ss_mixed_precision": config.mixed_precision,
+        "ss_gradient_checkpointing": config.gradient_checkpointing,
+        "ss_cache_latents": config.cache_latents,
+        "ss_min_snr_gamma": config.snr_gamma if config.snr_gamma is not None else "",
+        "ss_noise_offset": config.noise_offset,
+        "ss_flip_aug": config.random_flip,
+        "ss_caption_dropout_rate": config.caption_dropout,
+        "ss_seed": config.seed,
+        "ss_max_grad_norm": config.max_grad_norm,
+        "ss_output_name": title,
+        "ss_training_finished_at": int(finished.timestamp()),
+        "ss_training_comment": f"trigger: {config.trigger_token}" if config.trigger_token else "",
+    }
+    if started_at is not None:
+        metadata["ss_training_started_at"] = int(started_at.timestamp())
+    for key, value in (provenance or {}).items():
+        name = key if key.startswith("heritage.") else f"heritage.{key}"
+        metadata[name] = value
+    metadata["heritage.training_config"] = config.to_dict()
+    return {key: _str(value) for key, value in metadata.items()}
+
+
+def _adapter_config(model) -> dict | None:
+    config = getattr(model, "peft_config", {}).get("default") if model is not None else None
+    if config is None:
+        return None
+    data = config.to_dict()
+    for key, value in data.items():  # sets are not JSON
+        if isinstance(value, set):
+            data[key] = sorted(value)
+    return data
+
+
+def save_lora_files(
+    out_dir: str | Path,
+    *,
+    unet,
+    text_encoder=None,
+    alpha: float,
+    metadata: Mapping[str, str],
+    kohya_name: str = "lora_kohya.safetensors",
+) -> LoraFiles:
+    """Write both formats of the adapters on ``unet`` (and ``text_encoder``) into ``out_dir``."""
+    from diffusers import StableDiffusionPipeline
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unet_sd, te_sd = lora_state_dicts(unet, text_encoder)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".tmp-") as tmp:
+        StableDiffusionPipeline.save_lora_weights(
+            tmp,
+            unet_lora_layers=unet_sd,
+            text_encoder_lora_layers=te_sd,
+            weight_name=DIFFUSERS_WEIGHT_NAME,
+            safe_serialization=True,
+            unet_lora_adapter_metadata=_adapter_config(unet),
+            text_encoder_lora_adapter_metadata=_adapter_config(text_encoder) if te_sd else None,
+        )
+        written = Path(tmp) / DIFFUSERS_WEIGHT_NAME
+        # Add our header to the one diffusers wrote (which holds format + adapter configs).
+        with safe_open(str(written), framework="pt") as handle:
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            header = dict(handle.metadata() or {})
+        header.update(metadata)
+        save_file(tensors, str(written), metadata=header)
+        shutil.move(str(written), out / DIFFUSERS_WEIGHT_NAME)
+    kohya_path = out / kohya_name
+    kohya_header = {"format": "pt", **metadata}
+    save_file(to_kohya(unet_sd, te_sd, alpha=alpha), str(kohya_path), metadata=kohya_header)
+    diffusers_path = out / DIFFUSERS_WEIGHT_NAME
+    return LoraFiles(
+        diffusers_path=str(diffusers_path),
+        diffusers_sha256=file_sha256(diffusers_path),
+        kohya_path=str(kohya_path),
+        kohya_sha256=file_sha256(kohya_path),
+    )
+
+
+def refuse_pickle(path: str | Path) -> None:
+    suffix = Path(path).suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        raise LoraFileError(
+            f"{Path(path).name}: '{suffix}' LoRA files are Python pickles, and unpickling runs "
+            "arbitrary code from the file. Only .safetensors LoRA files are accepted."
+        )
+    if suffix != ".safetensors":
+        raise LoraFileError(f"{Path(path).name}: a LoRA file must be .safetensors.")
+
+
+def read_lora_file(path: str | Path) -> tuple[dict, dict[str, str]]:
+    """Tensors and header of a LoRA file; refuses pickles and unreadable files."""
+    from safetensors import SafetensorError, safe_open
+
+    refuse_pickle(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            return tensors, dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise LoraFileError(f"{Path(path).name}: not a readable safetensors file ({exc}).") from exc
+
+
+def read_lora_metadata(path: str | Path) -> dict[str, str]:
+    return read_lora_file(path)[1]
+
+
+def load_lora_into(pipe, path: str | Path, *, adapter_name: str = "default") -> None:
+    """``pipe.load_lora_weights`` for either format, after the pickle/safetensors check."""
+    refuse_pickle(path)
+    path = Path(path)
+    pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter_name)

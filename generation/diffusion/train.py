@@ -1,0 +1,754 @@
+"""The LoRA training loop: one function, in the order of diffusers'
+``examples/text_to_image/train_text_to_image_lora.py`` (seed, load, freeze, add adapter,
+optimizer, data, loop, checkpoint, save, validate), without accelerate or argparse.
+
+Determinism and resume. Every random draw of the loop (data order, flips, caption dropout,
+VAE posterior sample, noise, noise offset, timesteps) comes from one CPU ``torch.Generator``
+seeded with ``config.seed``; the data order of epoch ``e`` is a permutation seeded with
+``seed + e``. Checkpoints are written at the end of an epoch (every
+``checkpoint_every_epochs``, and at the end) as ONE safetensors file: LoRA parameters,
+optimizer state, the generator's and torch's RNG states (uint8 tensors), python/numpy RNG
+states (JSON), step, epoch, loss log. No pickle anywhere. Resuming restores all of it and
+continues with the next epoch, so on CPU a resumed run ends with the same weights, bit for
+bit, as an uninterrupted one.
+
+Latent caching: the VAE encodes each image once (and its mirror image when ``random_flip``);
+we cache the posterior's mean and std and draw ``mean + std * noise`` from the seeded
+generator at every step, exactly what the uncached path does after encoding, so caching
+changes speed, not the training distribution. Text embeddings are cached per distinct caption
+(plus the empty caption for caption dropout) when the text encoder is frozen.
+
+Mixed precision applies on CUDA only (frozen weights in fp16/bf16, LoRA parameters in fp32,
+autocast, a GradScaler for fp16); on CPU the run is float32 whatever the setting says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from generation.diffusion.config import (
+    TEXT_ENCODER_MODULES,
+    LoraTrainingConfig,
+    apply_trigger,
+)
+from generation.diffusion.lora_files import LoraFiles, build_metadata, save_lora_files
+from generation.diffusion.memory import PeakMemory
+
+CHECKPOINT_FORMAT = "atelier-lora-checkpoint/1"
+# Settings that may change between a run and its resume (they do not touch the weights).
+RESUME_MAY_CHANGE = {
+    "checkpoint_every_epochs",
+    "validation_prompts",
+    "validation_seed",
+    "validation_steps",
+    "validation_guidance_scale",
+    "validation_size",
+}
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """What the callback receives. ``event``: "step", "checkpoint", "validation", "done",
+    "cancelled". ``epoch`` is 1-based; ``paths`` lists files written by a checkpoint or
+    validation event."""
+
+    event: str
+    step: int
+    total_steps: int
+    epoch: int
+    total_epochs: int
+    loss: float | None = None
+    lr: float | None = None
+    eta_seconds: float | None = None
+    paths: tuple[str, ...] = ()
+
+
+@dataclass
+class TrainingResult:
+    status: str  # "completed" | "cancelled"
+    output_dir: str
+    global_step: int
+    total_steps: int
+    epochs_completed: int
+    total_epochs: int
+    resumed_from_step: int | None
+    loss_log: list[dict[str, float]]  # {"step", "epoch", "loss", "lr"} for every step
+    files: LoraFiles | None  # None when cancelled
+    checkpoints: list[str]
+    validation_images: dict[str, list[str]] = field(default_factory=dict)  # "base"/"step-N"
+    peak_memory_bytes: int = 0
+    peak_memory_kind: str = ""
+    device: str = "cpu"
+    precision: str = "fp32"
+    seconds: float = 0.0
+    seconds_per_step: float | None = None
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.loss_log[-1]["loss"] if self.loss_log else None
+
+
+Example = tuple[Any, str]  # (image path or PIL image, caption)
+
+
+def train_lora(
+    config: LoraTrainingConfig,
+    examples: Sequence[Example],
+    *,
+    base_model: Any,
+    output_dir: str | Path,
+    callback: Callable[[TrainingProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume: bool = True,
+    device: str | None = None,
+    title: str = "Atelier LoRA",
+    license: str = "",
+    provenance: dict[str, Any] | None = None,
+) -> TrainingResult:
+    """Train a LoRA on ``examples`` and write its files into ``output_dir``.
+
+    ``base_model``: a local model path (see pipeline.load_base_pipeline) or a loaded
+    StableDiffusionPipeline (used as is: it gets the adapter; pass a fresh one).
+    ``should_stop()`` is asked before every step; True ends the run as "cancelled", keeping the
+    last checkpoint for a later resume. With ``resume`` the newest checkpoint in
+    ``output_dir/checkpoints`` is continued (same settings and data required); without it old
+    checkpoints are deleted first. Layout written: ``checkpoints/checkpoint-<step>.safetensors``,
+    ``validation/base/<i>.png``, ``validation/step-<step>/<i>.png``,
+    ``lora/pytorch_lora_weights.safetensors``, ``lora/lora_kohya.safetensors``.
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import cast_training_params, compute_snr
+    from peft import LoraConfig
+
+    from generation.diffusion.pipeline import load_base_pipeline
+
+    errors = config.validate()
+    if errors:
+        raise ValueError("Invalid training settings: " + " ".join(errors))
+    if not examples:
+        raise ValueError("No training examples.")
+    started_at = datetime.now(UTC)
+    t_start = time.perf_counter()
+    out = Path(output_dir)
+    checkpoint_dir = out / "checkpoints"
+    out.mkdir(parents=True, exist_ok=True)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    on_cuda = device.startswith("cuda")
+    use_amp = on_cuda and config.mixed_precision != "no"
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(
+        config.mixed_precision if use_amp else "no", torch.float32
+    )
+    autocast_device = "cuda" if on_cuda else "cpu"
+    peak = PeakMemory(device)
+    peak.__enter__()
+
+    # 1. Seed. Everything random in the loop draws from `generator`.
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    # 2. Load the base model.
+    if isinstance(base_model, str | Path):
+        pipe = load_base_pipeline(base_model)
+        base_model_name = Path(base_model).name
+    else:
+        pipe = base_model
+        base_model_name = getattr(pipe, "name_or_path", "") or "pipeline"
+    tokenizer, text_encoder, vae, unet = pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet
+    noise_scheduler = _ddpm_scheduler(pipe.scheduler.config)
+
+    # 3. Freeze everything; the adapters are the only trainable parameters.
+    for model in (unet, vae, text_encoder):
+        model.requires_grad_(False)
+        model.to(device, dtype=weight_dtype if use_amp else None)
+
+    # 4. Add the LoRA adapters (gaussian init, as diffusers' example).
+    unet.add_adapter(
+        LoraConfig(
+            r=config.rank,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            init_lora_weights="gaussian",
+            target_modules=config.unet_target_modules,
+        )
+    )
+    train_te = config.trains_text_encoder
+    if train_te:
+        text_encoder.add_adapter(
+            LoraConfig(
+                r=config.rank,
+                lora_alpha=config.alpha,
+                lora_dropout=config.dropout,
+                init_lora_weights="gaussian",
+                target_modules=list(TEXT_ENCODER_MODULES),
+            )
+        )
+    trained = [("unet", unet)] + ([("text_encoder", text_encoder)] if train_te else [])
+    if use_amp:
+        cast_training_params([m for _, m in trained], dtype=torch.float32)
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+        if train_te:
+            text_encoder.gradient_checkpointing_enable()
+    named_params = {
+        f"{name}.{pname}": param
+        for name, model in trained
+        for pname, param in model.named_parameters()
+        if param.requires_grad
+    }
+    unet_params = [p for n, p in named_params.items() if n.startswith("unet.")]
+    te_params = [p for n, p in named_params.items() if n.startswith("text_encoder.")]
+
+    # 5. Optimizer and learning-rate schedule.
+    groups = [{"params": unet_params, "lr": config.unet_lr}]
+    if te_params:
+        groups.append({"params": te_params, "lr": config.text_encoder_lr})
+    optimizer_kwargs = {
+        "betas": (config.adam_beta1, config.adam_beta2),
+        "weight_decay": config.adam_weight_decay,
+        "eps": config.adam_epsilon,
+    }
+    if config.optimizer == "adamw8bit":
+        import bitsandbytes as bnb
+
+        optimizer = bnb.optim.AdamW8bit(groups, **optimizer_kwargs)
+    else:
+        optimizer = torch.optim.AdamW(groups, **optimizer_kwargs)
+
+    # 6. Data: pixels in [-1, 1] at the training resolution, captions with the trigger.
+    images = [_load_image(image, config.resolution) for image, _ in examples]
+    captions = [apply_trigger(caption, config.trigger_token) for _, caption in examples]
+    fingerprint = _dataset_fingerprint(images, captions)
+    n = len(images)
+    steps_per_epoch = math.ceil(n / config.train_batch_size)
+    if config.max_steps is not None:  # max_steps wins over epochs
+        total_steps = config.max_steps
+        total_epochs = math.ceil(total_steps / steps_per_epoch)
+    else:
+        total_steps = config.epochs * steps_per_epoch
+        total_epochs = config.epochs
+    lr_scheduler = get_scheduler(
+        config.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=config.lr_warmup_steps,
+        num_training_steps=total_steps,
+    )
+    pixel_tensors = torch.stack(images)  # (n, 3, H, W) on CPU
+
+    def tokenize(texts: list[str]) -> Any:
+        return tokenizer(
+            texts,
+            padding="max_length",
+            max_length=tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids.to(device)
+
+    @torch.no_grad()
+    def encode_posterior(pixels: Any) -> tuple[Any, Any]:
+        dist = vae.encode(pixels.to(device, dtype=weight_dtype)).latent_dist
+        return dist.mean.float(), dist.std.float()
+
+    latent_cache: dict[tuple[int, bool], tuple[Any, Any]] = {}
+    if config.cache_latents:  # VAE once per image (and per mirror image)
+        for flip in (False, True) if config.random_flip else (False,):
+            for index in range(n):
+                pixels = pixel_tensors[index : index + 1]
+                mean, std = encode_posterior(pixels.flip(-1) if flip else pixels)
+                latent_cache[(index, flip)] = (mean[0], std[0])
+    embedding_cache: dict[str, Any] = {}
+    if config.cache_text_embeddings and not train_te:
+        with torch.no_grad():
+            for caption in sorted(set(captions) | {""}):
+                embedding_cache[caption] = text_encoder(tokenize([caption]), return_dict=False)[0][
+                    0
+                ]
+
+    # Resume: the newest checkpoint (if any) restores weights, optimizer, RNG, step, epoch.
+    global_step, first_epoch, loss_log = 0, 0, []
+    resumed_from = None
+    checkpoints: list[str] = []
+    if resume:
+        latest = _latest_checkpoint(checkpoint_dir)
+        if latest is not None:
+            state = _load_checkpoint(
+                latest,
+                config=config,
+                fingerprint=fingerprint,
+                named_params=named_params,
+                optimizer=optimizer,
+                generator=generator,
+                device=device,
+            )
+            global_step, first_epoch, loss_log = state["step"], state["epoch"], state["loss_log"]
+            with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()"
+                warnings.simplefilter("ignore")
+                for _ in range(global_step):  # the schedule is a pure function of the step
+                    lr_scheduler.step()
+            resumed_from = global_step
+            checkpoints = [str(p) for p in sorted(checkpoint_dir.glob("checkpoint-*.safetensors"))]
+    elif checkpoint_dir.exists():
+        for old in checkpoint_dir.glob("checkpoint-*.safetensors"):
+            old.unlink()
+
+    scaler = torch.amp.GradScaler("cuda") if use_amp and weight_dtype == torch.float16 else None
+    validation_images: dict[str, list[str]] = {}
+
+    def report(event: str, epoch: int, **kwargs: Any) -> None:
+        if callback is not None:
+            callback(
+                TrainingProgress(
+                    event=event,
+                    step=global_step,
+                    total_steps=total_steps,
+                    epoch=epoch,
+                    total_epochs=total_epochs,
+                    **kwargs,
+                )
+            )
+
+    def run_validation(epoch: int) -> None:
+        if not config.validation_prompts:
+            return
+        base_dir = out / "validation" / "base"
+        if "base" not in validation_images:
+            validation_images["base"] = _validation_images(
+                pipe, config, noise_scheduler, base_dir, device, weight_dtype, lora=False
+            )
+        step_dir = out / "validation" / f"step-{global_step:06d}"
+        paths = _validation_images(
+            pipe, config, noise_scheduler, step_dir, device, weight_dtype, lora=True
+        )
+        validation_images[step_dir.name] = paths
+        report("validation", epoch, paths=tuple(validation_images["base"] + paths))
+
+    def save_checkpoint(epochs_completed: int) -> None:
+        path = _save_checkpoint(
+            checkpoint_dir,
+            config=config,
+            fingerprint=fingerprint,
+            named_params=named_params,
+            optimizer=optimizer,
+            generator=generator,
+            step=global_step,
+            epoch=epochs_completed,
+            loss_log=loss_log,
+            device=device,
+        )
+        if str(path) not in checkpoints:
+            checkpoints.append(str(path))
+        report("checkpoint", epochs_completed, paths=(str(path),))
+        run_validation(epochs_completed)
+
+    # 7. The training loop.
+    unet.train()
+    text_encoder.train(train_te)
+    trainable = list(named_params.values())
+    steps_this_call = 0
+    epochs_completed = first_epoch
+    loop_start = time.perf_counter()
+    cancelled = False
+    for epoch in range(first_epoch, total_epochs):
+        if global_step >= total_steps:
+            break
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch))
+        for start in range(0, n, config.train_batch_size):
+            if global_step >= total_steps:
+                break
+            if should_stop is not None and should_stop():
+                cancelled = True
+                break
+            indices = order[start : start + config.train_batch_size].tolist()
+            bsz = len(indices)
+            flips = (
+                (torch.rand(bsz, generator=generator) < 0.5).tolist()
+                if config.random_flip
+                else [False] * bsz
+            )
+            drops = (torch.rand(bsz, generator=generator) < config.caption_dropout).tolist()
+            batch_captions = ["" if d else captions[i] for i, d in zip(indices, drops, strict=True)]
+
+            # Latents: cached or freshly encoded posterior, sampled with our generator.
+            if config.cache_latents:
+                cached = [latent_cache[key] for key in zip(indices, flips, strict=True)]
+                mean = torch.stack([m for m, _ in cached])
+                std = torch.stack([s for _, s in cached])
+            else:
+                pixels = torch.stack(
+                    [
+                        pixel_tensors[i].flip(-1) if f else pixel_tensors[i]
+                        for i, f in zip(indices, flips, strict=True)
+                    ]
+                )
+                mean, std = encode_posterior(pixels)
+            sample = torch.randn(mean.shape, generator=generator).to(device)
+            latents = (mean + std * sample) * vae.config.scaling_factor
+            noise = torch.randn(latents.shape, generator=generator).to(device)
+            if config.noise_offset:
+                offset = torch.randn((bsz, latents.shape[1], 1, 1), generator=generator)
+                noise = noise + config.noise_offset * offset.to(device)
+            timesteps = torch.randint(
+                0, noise_scheduler.config.num_train_timesteps, (bsz,), generator=generator
+            ).to(device)
+            noisy_latents = noise_scheduler.add_noise(latents, noise, timesteps)
+
+            if embedding_cache:
+                encoder_hidden_states = torch.stack([embedding_cache[c] for c in batch_captions])
+            else:
+                with torch.autocast(autocast_device, dtype=weight_dtype, enabled=use_amp):
+                    encoder_hidden_states = text_encoder(
+                        tokenize(batch_captions), return_dict=False
+                    )[0]
+            if noise_scheduler.config.prediction_type == "v_prediction":
+                target = noise_scheduler.get_velocity(latents, noise, timesteps)
+            else:
+                target = noise
+
+            with torch.autocast(autocast_device, dtype=weight_dtype, enabled=use_amp):
+                model_pred = unet(
+                    noisy_latents.to(weight_dtype),
+                    timesteps,
+                    encoder_hidden_states.to(weight_dtype),
+                    return_dict=False,
+                )[0]
+            if config.snr_gamma is None:
+                loss = F.mse_loss(model_pred.float(), target.float(), reduction="mean")
+            else:  # min-SNR weighting, as diffusers' example
+                snr = compute_snr(noise_scheduler, timesteps)
+                weights = torch.clamp(snr, max=config.snr_gamma)
+                if noise_scheduler.config.prediction_type == "v_prediction":
+                    weights = weights / (snr + 1)
+                else:
+                    weights = weights / snr
+                loss = F.mse_loss(model_pred.float(), target.float(), reduction="none")
+                loss = (loss.mean(dim=list(range(1, loss.ndim))) * weights).mean()
+
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+                optimizer.step()
+            lr = optimizer.param_groups[0]["lr"]
+            lr_scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            global_step += 1
+            steps_this_call += 1
+            loss_value = float(loss.detach())
+            loss_log.append({"step": global_step, "epoch": epoch + 1, "loss": loss_value, "lr": lr})
+            elapsed = time.perf_counter() - loop_start
+            eta = elapsed / steps_this_call * (total_steps - global_step)
+            peak.sample()
+            report("step", epoch + 1, loss=loss_value, lr=lr, eta_seconds=eta)
+        if cancelled:
+            break
+        epochs_completed = epoch + 1
+        # 8. Checkpoint at the end of every N-th epoch, and at the very end.
+        finished = global_step >= total_steps
+        if (epoch + 1) % config.checkpoint_every_epochs == 0 or finished:
+            save_checkpoint(epoch + 1)
+    loop_seconds = time.perf_counter() - loop_start
+
+    files = None
+    if cancelled:
+        report("cancelled", epochs_completed)
+    else:
+        if resumed_from is not None and resumed_from >= total_steps and config.validation_prompts:
+            run_validation(epochs_completed)  # finished before a crash: redo the last images
+        # 9. Save the LoRA in both formats with provenance metadata.
+        metadata = build_metadata(
+            config,
+            title=title,
+            steps=global_step,
+            epochs=epochs_completed,
+            num_images=n,
+            base_model_name=base_model_name,
+            license=license,
+            provenance={"dataset_fingerprint": fingerprint, **(provenance or {})},
+            started_at=started_at,
+        )
+        files = save_lora_files(
+            out / "lora",
+            unet=unet,
+            text_encoder=text_encoder if train_te else None,
+            alpha=config.alpha,
+            metadata=metadata,
+        )
+        report("done", epochs_completed, paths=(files.diffusers_path, files.kohya_path))
+    peak.__exit__(None, None, None)
+    return TrainingResult(
+        status="cancelled" if cancelled else "completed",
+        output_dir=str(out),
+        global_step=global_step,
+        total_steps=total_steps,
+        epochs_completed=epochs_completed,
+        total_epochs=total_epochs,
+        resumed_from_step=resumed_from,
+        loss_log=loss_log,
+        files=files,
+        checkpoints=checkpoints,
+        validation_images=validation_images,
+        peak_memory_bytes=peak.peak_bytes,
+        peak_memory_kind=peak.kind,
+        device=device,
+        precision=str(weight_dtype).replace("torch.", ""),
+        seconds=time.perf_counter() - t_start,
+        seconds_per_step=loop_seconds / steps_this_call if steps_this_call else None,
+    )
+
+
+# --- helpers, in the order the loop uses them ---
+
+
+def _ddpm_scheduler(config: Any) -> Any:
+    """The training noise scheduler: DDPM with the base model's betas (as diffusers' example)."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler.from_config(config)
+
+
+def _load_image(image: Any, resolution: int) -> Any:
+    """RGB, shorter side resized to ``resolution``, centre-cropped, as a tensor in [-1, 1]."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        with Image.open(image) as opened:
+            image = opened.convert("RGB")
+    image = image.convert("RGB")
+    width, height = image.size
+    scale = resolution / min(width, height)
+    size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
+    image = image.resize(size, Image.Resampling.BILINEAR)
+    left, top = (size[0] - resolution) // 2, (size[1] - resolution) // 2
+    image = image.crop((left, top, left + resolution, top + resolution))
+    array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def _dataset_fingerprint(images: list[Any], captions: list[str]) -> str:
+    digest = hashlib.sha256()
+    for tensor, caption in zip(images, captions, strict=True):
+        digest.update(tensor.numpy().tobytes())
+        digest.update(caption.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def _validation_images(
+    pipe: Any,
+    config: LoraTrainingConfig,
+    noise_scheduler: Any,
+    out_dir: Path,
+    device: str,
+    weight_dtype: Any,
+    *,
+    lora: bool,
+) -> list[str]:
+    """One PNG per validation prompt, seed ``validation_seed + i``; ``lora=False`` disables
+    the adapters (scale 0: the base model's output; unfuse would not restore it)."""
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    rng_state = torch.get_rng_state()  # validation must not shift the training's randomness
+    adapted = [m for m in (pipe.unet, pipe.text_encoder) if getattr(m, "peft_config", None)]
+    modes = {m: m.training for m in (pipe.unet, pipe.text_encoder, pipe.vae)}
+    validation_pipe = StableDiffusionPipeline(
+        vae=pipe.vae,
+        text_encoder=pipe.text_encoder,
+        tokenizer=pipe.tokenizer,
+        unet=pipe.unet,
+        scheduler=DDIMScheduler.from_config(noise_scheduler.config),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    validation_pipe.set_progress_bar_config(disable=True)
+    size = config.validation_size or config.resolution
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    try:
+        for model in modes:
+            model.eval()
+        if not lora:
+            for model in adapted:
+                model.disable_adapters()
+        for index, prompt in enumerate(config.validation_prompts):
+            generator = torch.Generator().manual_seed(config.validation_seed + index)
+            with (
+                torch.no_grad(),
+                torch.autocast(
+                    "cuda" if device.startswith("cuda") else "cpu",
+                    dtype=weight_dtype,
+                    enabled=weight_dtype != torch.float32,
+                ),
+            ):
+                image = validation_pipe(
+                    apply_trigger(prompt, config.trigger_token),
+                    num_inference_steps=config.validation_steps,
+                    guidance_scale=config.validation_guidance_scale,
+                    height=size,
+                    width=size,
+                    generator=generator,
+                ).images[0]
+            path = out_dir / f"{index:02d}.png"
+            image.save(path)
+            paths.append(str(path))
+    finally:
+        if not lora:
+            for model in adapted:
+                model.enable_adapters()
+        for model, training in modes.items():
+            model.train(training)
+        torch.set_rng_state(rng_state)
+    return paths
+
+
+def _latest_checkpoint(checkpoint_dir: Path) -> Path | None:
+    found = sorted(checkpoint_dir.glob("checkpoint-*.safetensors"))
+    return found[-1] if found else None
+
+
+def _save_checkpoint(
+    checkpoint_dir: Path,
+    *,
+    config: LoraTrainingConfig,
+    fingerprint: str,
+    named_params: dict[str, Any],
+    optimizer: Any,
+    generator: Any,
+    step: int,
+    epoch: int,
+    loss_log: list[dict[str, float]],
+    device: str,
+) -> Path:
+    """One safetensors file, written atomically (temp file + rename): a crash mid-write
+    leaves the previous checkpoint as the newest."""
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    tensors: dict[str, Any] = {
+        f"param.{name}": p.detach().float().cpu().contiguous() for name, p in named_params.items()
+    }
+    opt_state = optimizer.state_dict()
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in opt_state["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    tensors["rng.generator"] = generator.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    if device.startswith("cuda"):
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    np_state = np.random.get_state()
+    tensors["rng.numpy_keys"] = torch.from_numpy(np_state[1].astype(np.int64))
+    py_state = random.getstate()
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "step": str(step),
+        "epoch": str(epoch),
+        "config": json.dumps(config.to_dict(), sort_keys=True),
+        "dataset_fingerprint": fingerprint,
+        "optimizer_class": type(optimizer).__name__,
+        "optimizer_param_groups": json.dumps(
+            [{k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]]
+        ),
+        "optimizer_param_ids": json.dumps([g["params"] for g in opt_state["param_groups"]]),
+        "optimizer_scalars": json.dumps(scalars),
+        "numpy_random": json.dumps([np_state[0], int(np_state[2]), int(np_state[3]), np_state[4]]),
+        "python_random": json.dumps([py_state[0], list(py_state[1]), py_state[2]]),
+        "loss_log": json.dumps(loss_log),
+    }
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_dir / f"checkpoint-{step:06d}.safetensors"
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+def _load_checkpoint(
+    path: Path,
+    *,
+    config: LoraTrainingConfig,
+    fingerprint: str,
+    named_params: dict[str, Any],
+    optimizer: Any,
+    generator: Any,
+    device: str,
+) -> dict[str, Any]:
+    import numpy as np
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path.name} is not a training checkpoint of this version.")
+    saved = json.loads(meta["config"])
+    now = config.to_dict()
+    changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k])
+    if changed:
+        raise ValueError(
+            f"Cannot resume from {path.name}: these settings changed since it was written: "
+            f"{', '.join(changed)}. Start a new run instead."
+        )
+    if meta["dataset_fingerprint"] != fingerprint:
+        raise ValueError(
+            f"Cannot resume from {path.name}: the training images or captions have changed."
+        )
+    with torch.no_grad():
+        for name, param in named_params.items():
+            param.copy_(tensors[f"param.{name}"].to(param.device, param.dtype))
+    groups = json.loads(meta["optimizer_param_groups"])
+    for group, ids in zip(groups, json.loads(meta["optimizer_param_ids"]), strict=True):
+        group["params"] = ids
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    for index, values in json.loads(meta["optimizer_scalars"]).items():
+        state.setdefault(int(index), {}).update(values)
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    generator.set_state(tensors["rng.generator"])
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and device.startswith("cuda"):
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    name, pos, has_gauss, cached = json.loads(meta["numpy_random"])
+    np.random.set_state(
+        (name, tensors["rng.numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, cached)
+    )
+    version, internal, gauss = json.loads(meta["python_random"])
+    random.setstate((version, tuple(internal), gauss))
+    return {
+        "step": int(meta["step"]),
+        "epoch": int(meta["epoch"]),
+        "loss_log": json.loads(meta["loss_log"]),
+    }
