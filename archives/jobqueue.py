@@ -136,17 +136,22 @@ def _pid_alive(pid: int) -> bool:
 
 
 def worker_is_alive(worker_name: str, connection=None) -> bool:
-    """A worker is alive while its heartbeat key exists; one on this host also needs its pid."""
+    """A worker on this host is alive while its process exists (known at once, and immune to a
+    flushed Redis); one on another host while its heartbeat key exists."""
     if not worker_name:
         return False
     pid = _local_pid(worker_name)
-    if pid is not None and not _pid_alive(pid):
-        return False  # Certain and immediate: the process is gone.
+    if pid is not None:
+        return _pid_alive(pid)
     if connection is None:
         import django_rq
 
         connection = django_rq.get_connection("default")
     return bool(connection.exists(HEARTBEAT_KEY.format(worker_name)))
+
+
+def worker_is_local(worker_name: str) -> bool:
+    return _local_pid(worker_name) is not None
 
 
 # --- writes -------------------------------------------------------------------------------

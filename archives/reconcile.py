@@ -6,8 +6,8 @@
 * running jobs whose worker is dead (SIGKILL, power loss) are re-queued while attempts
   remain, else marked failed; a dead worker's job that was being cancelled ends cancelled.
 
-A worker is dead when its heartbeat key is gone (see ``jobqueue.worker_heartbeat_start``), or
-at once when it ran on this host and its process no longer exists. Runs at every worker start
+A worker that ran on this host is dead when its process is gone; one on another host when its
+heartbeat key (``jobqueue.worker_heartbeat_start``) has expired. Runs at every worker start
 and as ``manage.py reconcile_jobs`` (``--every 60`` to keep running).
 """
 
@@ -19,7 +19,13 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
-from archives.jobqueue import HEARTBEAT_INTERVAL, QUEUES, push_to_queue, worker_is_alive
+from archives.jobqueue import (
+    HEARTBEAT_INTERVAL,
+    QUEUES,
+    push_to_queue,
+    worker_is_alive,
+    worker_is_local,
+)
 from archives.models import Job
 
 logger = logging.getLogger(__name__)
@@ -33,11 +39,12 @@ def _queued_ids(queue_name: str) -> set[str]:
 
 def _dead_workers(names: set[str], connection) -> set[str]:
     dead = {name for name in names if not worker_is_alive(name, connection)}
-    if dead:
-        # A heartbeat key can be missing for a moment after Redis restarted or was flushed:
-        # look again one beat later before declaring a remote worker dead.
+    remote = {name for name in dead if not worker_is_local(name)}
+    if remote:
+        # A remote worker's heartbeat key can be missing for a moment after Redis restarted or
+        # was flushed: look again one beat later before declaring it dead.
         time.sleep(HEARTBEAT_INTERVAL + 1)
-        dead = {name for name in dead if not worker_is_alive(name, connection)}
+        dead -= {name for name in remote if worker_is_alive(name, connection)}
     return dead
 
 

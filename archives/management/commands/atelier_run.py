@@ -168,10 +168,12 @@ class Command(BaseCommand):
     def _spawn(self, label: str, command: list[str]) -> None:
         # A session of its own: Ctrl-C reaches only this supervisor, which stops children in
         # order (web, then workers, then Redis).
-        process = subprocess.Popen(
+        self.children.append((label, self._popen(command)))
+
+    def _popen(self, command: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
             command, cwd=settings.BASE_DIR, env=self.env, start_new_session=True
         )
-        self.children.append((label, process))
 
     def _check_children(self) -> None:
         for label, process in self.children:
@@ -214,8 +216,21 @@ class Command(BaseCommand):
     # --- running and stopping ---------------------------------------------------------------
 
     def _supervise(self) -> None:
+        # A worker or the reconciler that dies is started again (a new worker reconciles, so
+        # the job it was running is re-queued); if the web server dies, everything stops.
+        restarts: list[float] = []
         while True:
-            self._check_children()
+            for index, (label, process) in enumerate(self.children):
+                if process.poll() is None:
+                    continue
+                if label == "web":
+                    raise CommandError(f"the web server exited with status {process.returncode}")
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > 5:
+                    raise CommandError(f"{label} keeps exiting (status {process.returncode})")
+                self._say(f"{label} exited with status {process.returncode}; starting it again")
+                self.children[index] = (label, self._popen(list(process.args)))
             time.sleep(1)
 
     def _shutdown(self) -> None:
