@@ -105,13 +105,13 @@ def test_a_killed_job_with_no_attempts_left_is_marked_failed(start_worker, redis
     assert jobs_reconcile()["failed_orphaned"] == 0  # nothing left to resolve
 
 
-def test_after_redis_lost_its_data_the_reconciler_gets_every_queued_job_done_exactly_once(
+def test_after_redis_flushall_the_reconciler_gets_every_queued_job_done_exactly_once(
     start_worker, redis_conn
 ):
     jobs = [
         job_enqueue(kind="archives.selftest", params={"steps": 1, "sleep": 0.01}) for _ in range(6)
     ]
-    redis_conn.flushdb()  # Redis restarted without persistence: the queue is gone
+    redis_conn.flushall()  # Redis restarted without persistence: the queue is gone
 
     assert jobs_reconcile()["requeued_lost"] == 6
     assert jobs_reconcile()["requeued_lost"] == 0  # now they are on the queue again
