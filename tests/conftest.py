@@ -24,7 +24,8 @@ def database_url_of_test_db() -> str:
     user = conf.get("USER") or ""
     password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
     auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{conf.get('HOST') or '127.0.0.1'}:{conf.get('PORT') or 5432}/{conf['NAME']}"
+    host, port = conf.get("HOST") or "127.0.0.1", conf.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{conf['NAME']}"
 
 
 @pytest.fixture
