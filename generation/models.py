@@ -33,6 +33,9 @@ class BaseModel(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # Single file: sha256 of the file. Folder: sha256 over the weight files' names and hashes.
     sha256 = models.CharField(max_length=64, blank=True)
+    resolution = models.PositiveIntegerField(
+        default=512, help_text="Native image size in pixels (512 for SD 1.5)."
+    )
     description = models.TextField(blank=True)
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

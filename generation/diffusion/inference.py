@@ -160,29 +160,36 @@ def torch_device() -> tuple[str, Any]:
 
 def load_base_pipeline(base: BaseSpec):
     """A StableDiffusionPipeline from local files only, safetensors only, no safety checker."""
-    from diffusers import StableDiffusionPipeline
+    from generation.diffusion.pipeline import load_base_pipeline as load_local
 
     refuse_pickle(base.path)
     device, dtype = torch_device()
-    if base.kind == "single_file":
-        try:  # the training engineer's offline loader knows where SD 1.x configs lie
-            from generation.diffusion.pipeline import load_base_pipeline as load_offline
-
-            pipe = load_offline(base.path, kind="single_file")
-        except ImportError:
-            pipe = StableDiffusionPipeline.from_single_file(base.path, local_files_only=True)
-    else:
-        pipe = StableDiffusionPipeline.from_pretrained(
-            base.path,
-            local_files_only=True,
-            use_safetensors=True,
-            safety_checker=None,
-            requires_safety_checker=False,
-            dtype=dtype,
-        )
-    pipe = pipe.to(device)
+    pipe = load_local(base.path, torch_dtype=dtype).to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def check_base_model_cli(path: str) -> None:
+    """Print the base model's description as JSON, or {"error": why} (run in a subprocess).
+
+    The web process validates a base model through this in a child process: loading SD 1.5
+    takes seconds and gigabytes, and the web process must never import torch.
+    """
+    import json
+    import sys
+
+    from generation.diffusion.pipeline import BaseModelError, validate_base_model
+
+    try:
+        info = validate_base_model(path)
+    except BaseModelError as exc:
+        print(json.dumps({"error": str(exc)}))
+        sys.exit(0)
+    print(
+        json.dumps(
+            {"kind": info.kind, "sha256": info.sha256, "resolution": info.resolution},
+        )
+    )
 
 
 def scheduler_for(sampler: str, base_config: dict[str, Any]):

@@ -1,0 +1,517 @@
+"""Job kinds of the generation app, on the ``gpu`` queue.
+
+``generation.train``: a TrainingRun row -> LoraTrainingConfig -> ``train_lora`` on crops fetched
+from storage into a temporary folder -> LoRA files, checkpoints and validation images stored
+back (with sha256). Checkpoints go to storage as soon as they are written, so after a crash
+the re-queued job (any worker) resumes from the newest one.
+
+``generation.generate``: a GenerationRequest -> one PNG per seed and condition from the worker's
+warm pipeline cache -> stored with A1111 parameters and a provenance chunk, plus a contact sheet.
+
+torch and diffusers are imported inside the handlers only.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from archives.jobqueue import JobCancelled, job_handler, job_progress
+from archives.models import Job
+from archives.services import atomic_with_files, stored_file_read, stored_file_save
+from generation.models import (
+    GeneratedImage,
+    GenerationRequest,
+    JobStatus,
+    TrainingCheckpoint,
+    TrainingRun,
+    ValidationImage,
+)
+from generation.services import loss_log_append, run_status_set
+
+LIVE_LOSS_POINTS = 400  # points of the loss curve carried in job.data for the page
+PROGRESS_INTERVAL = 0.5  # seconds between progress writes (and cancel checks)
+
+
+class _Guard:
+    """Mirror the job's outcome on the run/request row, whatever happens in the handler."""
+
+    def __init__(self, obj: TrainingRun | GenerationRequest) -> None:
+        self.obj = obj
+
+    def __enter__(self) -> None:
+        run_status_set(run=self.obj, status=JobStatus.RUNNING)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            return False
+        if issubclass(exc_type, JobCancelled):
+            run_status_set(run=self.obj, status=JobStatus.CANCELLED)
+        else:
+            error = f"{exc_type.__name__}: {exc}"
+            run_status_set(run=self.obj, status=JobStatus.FAILED, error=error)
+        return False
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+@job_handler("generation.train", queue="gpu", timeout=24 * 60 * 60)
+def train(job: Job) -> dict[str, Any]:
+    run = TrainingRun.objects.select_related("dataset", "base_model").get(pk=job.params["run_id"])
+    if run.is_finished:
+        return {"skipped": f"run is already {run.status}"}
+    with _Guard(run), tempfile.TemporaryDirectory(prefix=f"atelier-run-{run.pk}-") as tmp:
+        return _train(job, run, Path(tmp))
+
+
+def _provenance(run: TrainingRun) -> dict[str, Any]:
+    from heritage.selectors import dataset_examples
+
+    examples = list(dataset_examples(run.dataset))
+    return {
+        "dataset": run.dataset.name,
+        "dataset_version": run.dataset.version,
+        "dataset_hash": run.dataset.content_hash,
+        "accession_numbers": sorted({e.image.item.accession_number for e in examples}),
+        "rights": sorted({e.image.item.rights for e in examples if e.image.item.rights}),
+        "base_model": run.base_model.name,
+        "base_model_sha256": run.base_model.sha256,
+        "training_run": run.pk,
+    }
+
+
+def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
+    from generation.diffusion.config import LoraTrainingConfig
+    from generation.diffusion.train import TrainingProgress, train_lora
+    from heritage.selectors import dataset_examples
+
+    config = LoraTrainingConfig.from_dict(run.settings)
+    # Workers reach files only through storage: copy the crops into a local folder.
+    data_dir = tmp / "data"
+    data_dir.mkdir()
+    examples = []
+    for example in dataset_examples(run.dataset, split="train"):
+        path = data_dir / f"{example.pk}.png"
+        path.write_bytes(stored_file_read(example.crop))
+        examples.append((str(path), example.caption))
+
+    out = tmp / "out"
+    latest = run.checkpoints.order_by("-step").first()
+    loss_log: list[dict] = []
+    if latest is not None:
+        # Resume: the newest stored checkpoint goes where train_lora looks for it.
+        (out / "checkpoints").mkdir(parents=True)
+        target = out / "checkpoints" / f"checkpoint-{latest.step:06d}.safetensors"
+        target.write_bytes(stored_file_read(latest.archive))
+        loss_log = [p for p in run.loss_log if p.get("step", 0) <= latest.step]
+        fraction = latest.step / max(1, _total_steps(job))
+        job_progress(job, fraction, f"resuming at step {latest.step}")
+
+    state = {"cancelled": False, "last_write": 0.0, "log": loss_log, "last": {}}
+    stored_validation = {(v.step, v.condition, v.prompt) for v in run.validation_images.all()}
+
+    def write_progress(progress: TrainingProgress, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - state["last_write"] < PROGRESS_INTERVAL:
+            return
+        state["last_write"] = now
+        curve = state["log"]
+        if len(curve) > LIVE_LOSS_POINTS:
+            stride = len(curve) // LIVE_LOSS_POINTS + 1
+            curve = [*curve[:-1:stride], curve[-1]]
+        data = {
+            "step": progress.step,
+            "total_steps": progress.total_steps,
+            "epoch": progress.epoch,
+            "total_epochs": progress.total_epochs,
+            "loss": progress.loss,
+            "lr": progress.lr,
+            "eta_seconds": progress.eta_seconds,
+            "loss_curve": [[p["step"], p["loss"]] for p in curve],
+        }
+        message = f"step {progress.step} of {progress.total_steps}, epoch {progress.epoch}"
+        if progress.loss is not None:
+            message += f", loss {progress.loss:.4f}"
+        try:
+            job_progress(job, progress.step / max(1, progress.total_steps), message, data=data)
+        except JobCancelled:
+            state["cancelled"] = True  # train_lora stops at its next should_stop()
+
+    def on_progress(progress: TrainingProgress) -> None:
+        if progress.event == "step":
+            point = {
+                "step": progress.step,
+                "epoch": progress.epoch,
+                "loss": progress.loss,
+                "lr": progress.lr,
+            }
+            state["log"] = loss_log_append(state["log"], point)
+            write_progress(progress, force=progress.step == progress.total_steps)
+        elif progress.event == "checkpoint":
+            path = Path(progress.paths[0])
+            with atomic_with_files():
+                if not run.checkpoints.filter(step=progress.step).exists():
+                    stored = stored_file_save(
+                        name=f"generation/runs/{run.pk}/checkpoints/{path.name}",
+                        content=path.read_bytes(),
+                        content_type="application/octet-stream",
+                    )
+                    TrainingCheckpoint.objects.create(
+                        run=run,
+                        epoch=progress.epoch,
+                        step=progress.step,
+                        archive=stored,
+                        loss=state["log"][-1]["loss"] if state["log"] else None,
+                    )
+                TrainingRun.objects.filter(pk=run.pk).update(loss_log=state["log"])
+            write_progress(progress, force=True)
+        elif progress.event == "validation":
+            _store_validation(run, config, progress, stored_validation)
+
+    def should_stop() -> bool:
+        if not state["cancelled"]:
+            now = time.monotonic()
+            if now - state.get("last_check", 0.0) >= PROGRESS_INTERVAL:
+                state["last_check"] = now
+                state["cancelled"] = Job.objects.filter(pk=job.pk, cancel_requested=True).exists()
+        return state["cancelled"]
+
+    result = train_lora(
+        config,
+        examples,
+        base_model=run.base_model.path,
+        output_dir=out,
+        callback=on_progress,
+        should_stop=should_stop,
+        resume=True,
+        title=run.name or f"Atelier LoRA {run.pk}",
+        license=", ".join(_provenance(run)["rights"]),
+        provenance=_provenance(run),
+    )
+    if result.status == "cancelled" or result.files is None:
+        TrainingRun.objects.filter(pk=run.pk).update(loss_log=state["log"])
+        raise JobCancelled(f"training run {run.pk} was cancelled")
+
+    metrics = _validation_metrics(run, config)
+    metrics.update(
+        {
+            "steps": result.global_step,
+            "epochs": result.epochs_completed,
+            "seconds_per_step": result.seconds_per_step,
+            "device": result.device,
+            "precision": result.precision,
+            "peak_memory_kind": result.peak_memory_kind,
+            "resumed_from_step": result.resumed_from_step,
+        }
+    )
+    with atomic_with_files():
+        run.lora_diffusers = stored_file_save(
+            name=f"generation/runs/{run.pk}/lora/pytorch_lora_weights.safetensors",
+            content=Path(result.files.diffusers_path).read_bytes(),
+            content_type="application/octet-stream",
+        )
+        run.lora_kohya = stored_file_save(
+            name=f"generation/runs/{run.pk}/lora/{_slug(run)}_kohya.safetensors",
+            content=Path(result.files.kohya_path).read_bytes(),
+            content_type="application/octet-stream",
+        )
+        run.loss_log = [dict(p) for p in state["log"]]
+        run.final_loss = result.final_loss
+        run.peak_memory_bytes = int(result.peak_memory_bytes) or None
+        run.metrics = metrics
+        run.save(
+            update_fields=[
+                "lora_diffusers",
+                "lora_kohya",
+                "loss_log",
+                "final_loss",
+                "peak_memory_bytes",
+                "metrics",
+            ]
+        )
+        run_status_set(run=run, status=JobStatus.SUCCEEDED)
+    return {
+        "run_id": run.pk,
+        "final_loss": result.final_loss,
+        "steps": result.global_step,
+        "lora_sha256": run.lora_diffusers.sha256,
+        "kohya_sha256": run.lora_kohya.sha256,
+        "peak_memory_bytes": run.peak_memory_bytes,
+    }
+
+
+def _total_steps(job: Job) -> int:
+    return int((job.data or {}).get("total_steps") or 1)
+
+
+def _slug(run: TrainingRun) -> str:
+    from django.utils.text import slugify
+
+    return slugify(run.name)[:60] or f"run-{run.pk}"
+
+
+def _store_validation(run, config, progress, stored: set) -> None:
+    """Store validation PNGs: ``validation/base/NN.png`` (once) and ``validation/step-N/``."""
+    rows = []
+    with atomic_with_files():
+        for name in progress.paths:
+            path = Path(name)
+            condition = "base" if path.parent.name == "base" else "lora"
+            step = 0 if condition == "base" else int(path.parent.name.split("-")[-1])
+            index = int(path.stem)
+            prompt = config.validation_prompts[index]
+            if (step, condition, prompt) in stored:
+                continue
+            file = stored_file_save(
+                name=f"generation/runs/{run.pk}/validation/{path.parent.name}/{path.name}",
+                content=path.read_bytes(),
+                content_type="image/png",
+            )
+            rows.append(
+                ValidationImage(
+                    run=run,
+                    epoch=0 if condition == "base" else progress.epoch,
+                    step=step,
+                    condition=condition,
+                    prompt=prompt,
+                    seed=config.validation_seed + index,
+                    file=file,
+                )
+            )
+            stored.add((step, condition, prompt))
+        ValidationImage.objects.bulk_create(rows)
+
+
+def _validation_metrics(run: TrainingRun, config) -> dict[str, Any]:
+    """MSE/PSNR/SSIM of the final validation images against the dataset's validation crops.
+
+    As 000_799139077b62291c: LoRA and base model images, each against the reference images.
+    Prompt i pairs with the i-th validation example (the validation prompts default to the
+    captions of the validation split, see services.training_run_create).
+    """
+    from PIL import Image
+
+    from evaluation.metrics import as_rgb_array, pair_metrics, summarise
+    from heritage.selectors import dataset_examples
+
+    images = list(run.validation_images.all())
+    if not images:
+        return {}
+    references = list(dataset_examples(run.dataset, split="validation")) or list(
+        dataset_examples(run.dataset, split="train")
+    )
+    last_step = max(v.step for v in images)
+    prompt_index = {p: i for i, p in enumerate(config.validation_prompts)}
+    metrics: dict[str, Any] = {}
+    for condition, step in (("lora", last_step), ("base", 0)):
+        pairs = []
+        for image in images:
+            if image.condition != condition or image.step != step:
+                continue
+            index = prompt_index.get(image.prompt)
+            if index is None or index >= len(references):
+                continue
+            reference = Image.open(io.BytesIO(stored_file_read(references[index].crop)))
+            generated = Image.open(io.BytesIO(stored_file_read(image.file)))
+            ref = as_rgb_array(reference)
+            gen = as_rgb_array(generated, (ref.shape[1], ref.shape[0]))
+            pairs.extend(pair_metrics(gen, ref))
+        if pairs:
+            summary = summarise(pairs)
+            metrics[condition] = {
+                "n": summary.n_pairs,
+                "mse": summary.mse_mean,
+                "psnr": summary.psnr_mean,
+                "ssim": summary.ssim_mean,
+            }
+    return metrics
+
+
+# --- generation --------------------------------------------------------------------------------
+
+
+@job_handler("generation.generate", queue="gpu", timeout=2 * 60 * 60)
+def generate(job: Job) -> dict[str, Any]:
+    request = GenerationRequest.objects.select_related(
+        "base_model", "training_run__lora_diffusers", "passage", "item"
+    ).get(pk=job.params["request_id"])
+    if request.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+        return {"skipped": f"request is already {request.status}"}
+    with _Guard(request):
+        return _generate(job, request)
+
+
+def lora_local_path(stored) -> Path:
+    """A local copy of a stored LoRA file, cached by sha256 (other hosts: via storage)."""
+    folder = Path(tempfile.gettempdir()) / "atelier-lora-cache"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{stored.sha256}.safetensors"
+    if not path.exists():
+        from generation.diffusion.inference import file_sha256
+
+        partial = path.with_suffix(f".{time.time_ns()}.part")
+        partial.write_bytes(stored_file_read(stored))
+        if file_sha256(partial) != stored.sha256:
+            partial.unlink()
+            raise ValueError(f"{stored.name}: checksum mismatch; the stored LoRA is damaged.")
+        partial.replace(path)
+    return path
+
+
+def _generate(job: Job, request: GenerationRequest) -> dict[str, Any]:
+    from generation.diffusion import inference
+    from generation.diffusion.png_metadata import (
+        ImageParameters,
+        a1111_parameters,
+        png_with_metadata,
+    )
+
+    base = inference.BaseSpec(path=request.base_model.path, kind=request.base_model.kind)
+    lora = None
+    lora_name, lora_sha = "", ""
+    if request.training_run is not None:
+        stored = request.training_run.lora_diffusers
+        lora = inference.LoraSpec(path=str(lora_local_path(stored)), sha256=stored.sha256)
+        lora_name, lora_sha = _slug(request.training_run), stored.sha256
+    render_settings = inference.RenderSettings(
+        prompt=request.final_prompt,
+        negative_prompt=request.negative_prompt,
+        sampler=request.sampler,
+        steps=request.steps,
+        cfg=request.cfg,
+        width=request.width,
+        height=request.height,
+    )
+    conditions = request.conditions
+    total = len(request.seeds) * len(conditions)
+    versions = inference.software_versions()
+    rendered: list[tuple[int, str, Any, bytes]] = []
+    last_write = [0.0]
+    for seed_index, seed in enumerate(request.seeds):
+        for condition_index, condition in enumerate(conditions):
+            done = seed_index * len(conditions) + condition_index
+
+            def on_step(step: int, steps: int, done: int = done, condition: str = condition):
+                now = time.monotonic()
+                if step < steps and now - last_write[0] < PROGRESS_INTERVAL:
+                    return
+                last_write[0] = now
+                job_progress(
+                    job,
+                    (done + step / steps) / total,
+                    f"image {done + 1} of {total} ({condition}), step {step} of {steps}",
+                    data={"image": done + 1, "images": total, "step": step, "steps": steps},
+                )
+
+            with_lora = condition == "lora"
+            image = inference.render_with_cache(
+                inference.CACHE,
+                base,
+                render_settings,
+                seed,
+                lora=lora if with_lora else None,
+                lora_scale=request.lora_scale,
+                on_step=on_step,
+            )
+            parameters = a1111_parameters(
+                ImageParameters(
+                    prompt=request.final_prompt,
+                    negative_prompt=request.negative_prompt,
+                    steps=request.steps,
+                    sampler=request.sampler,
+                    cfg=request.cfg,
+                    seed=seed,
+                    width=image.width,
+                    height=image.height,
+                    model_name=request.base_model.name,
+                    model_sha256=request.base_model.sha256,
+                    lora_name=lora_name if with_lora else "",
+                    lora_sha256=lora_sha if with_lora else "",
+                    lora_scale=request.lora_scale,
+                )
+            )
+            provenance = {
+                "label": GeneratedImage.AI_LABEL,
+                "ai_generated": True,
+                "request_id": request.pk,
+                "condition": condition,
+                "seed": seed,
+                "prompt": request.final_prompt,
+                "negative_prompt": request.negative_prompt,
+                "sampler": request.sampler,
+                "steps": request.steps,
+                "cfg": request.cfg,
+                "size": [image.width, image.height],
+                "base_model": {
+                    "name": request.base_model.name,
+                    "sha256": request.base_model.sha256,
+                },
+                "lora": (
+                    {
+                        "training_run": request.training_run_id,
+                        "sha256": lora_sha,
+                        "scale": request.lora_scale,
+                        "trigger_token": request.training_run.trigger_token,
+                    }
+                    if with_lora
+                    else None
+                ),
+                "passage_id": request.passage_id,
+                "item_id": request.item_id,
+                "organisation": settings.ATELIER_ORGANISATION,
+                "software": {"atelier": "Atelier", **versions},
+            }
+            data = png_with_metadata(image, parameters=parameters, provenance=provenance)
+            rendered.append((seed, condition, image, data))
+
+    # Everything is stored in one transaction: a failure or cancel leaves no half request.
+    with atomic_with_files():
+        rows = []
+        for seed, condition, image, data in rendered:
+            file = stored_file_save(
+                name=f"generation/requests/{request.pk}/{seed}-{condition}.png",
+                content=data,
+                content_type="image/png",
+            )
+            rows.append(
+                GeneratedImage(
+                    request=request,
+                    file=file,
+                    seed=seed,
+                    condition=condition,
+                    prompt=request.final_prompt,
+                    width=image.width,
+                    height=image.height,
+                    item=request.item,
+                    passage=request.passage,
+                )
+            )
+        GeneratedImage.objects.bulk_create(rows)
+        if len(rendered) > 1:
+            by_seed: dict[int, dict[str, Any]] = {}
+            for seed, condition, image, _ in rendered:
+                by_seed.setdefault(seed, {})[condition] = image
+            sheet = inference.contact_sheet(list(by_seed.items()), title=request.final_prompt[:60])
+            buffer = io.BytesIO()
+            sheet.save(buffer, format="PNG")
+            request.contact_sheet = stored_file_save(
+                name=f"generation/requests/{request.pk}/contact-sheet.png",
+                content=buffer.getvalue(),
+                content_type="image/png",
+            )
+            request.save(update_fields=["contact_sheet"])
+        run_status_set(run=request, status=JobStatus.SUCCEEDED)
+    return {
+        "request_id": request.pk,
+        "images": len(rendered),
+        "cache": {
+            "base_loads": inference.CACHE.base_loads,
+            "lora_loads": inference.CACHE.lora_loads,
+        },
+    }

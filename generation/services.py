@@ -1,0 +1,504 @@
+"""Writes of the generation app: base models, training runs and sweeps, generation requests.
+
+Everything a curator asks for is checked here, before anything is queued: a refused setting
+raises ``django.core.exceptions.ValidationError`` (the API turns it into a 400 with the
+messages) and leaves no row and no job. The web process never imports torch: base models are
+checked in a child process, and prompt lengths with the (torch-free) CLIP tokenizer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from archives.jobqueue import job_cancel, job_enqueue
+from archives.models import Job
+from generation.diffusion import inference
+from generation.diffusion.config import PRESETS, LoraTrainingConfig, apply_trigger
+from generation.models import (
+    BaseModel,
+    GeneratedImage,
+    GenerationRequest,
+    JobStatus,
+    Sweep,
+    TrainingRun,
+)
+
+LOSS_LOG_MAX_POINTS = 2000  # the loss log keeps every n-th step past this (see loss_log_append)
+MAX_SWEEP_CELLS = 16
+BASE_MODEL_CHECK_TIMEOUT = 600
+
+
+def _save(instance) -> None:
+    instance.full_clean()
+    instance.save()
+
+
+# --- base models -------------------------------------------------------------------------------
+
+
+def base_model_inspect(path: str) -> dict[str, Any]:
+    """Check a base model in a child process: kind, sha256, resolution; ValidationError if bad.
+
+    The cheap checks (pickles, missing components) run here first, without torch.
+    """
+    from generation.diffusion.pipeline import BaseModelError, base_model_kind
+
+    try:
+        base_model_kind(path)
+    except BaseModelError as exc:
+        raise ValidationError({"path": str(exc)}) from None
+    code = (
+        "import sys; from generation.diffusion.inference import check_base_model_cli; "
+        "check_base_model_cli(sys.argv[1])"
+    )
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=BASE_MODEL_CHECK_TIMEOUT,
+            cwd=settings.BASE_DIR,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ValidationError(
+            {"path": f"Loading the model took over {BASE_MODEL_CHECK_TIMEOUT} s; not registered."}
+        ) from None
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    if completed.returncode != 0 or not lines:
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ValidationError({"path": f"The model could not be loaded: {tail[0]}"})
+    report = json.loads(lines[-1])
+    if "error" in report:
+        raise ValidationError({"path": report["error"]})
+    return report
+
+
+def base_model_register(
+    *, name: str, path: str, description: str = "", make_default: bool = False
+) -> BaseModel:
+    """Register a local diffusers folder or SD 1.x .safetensors file, after loading it once."""
+    path = str(Path(path).expanduser())
+    if BaseModel.objects.filter(name=name).exists():
+        raise ValidationError({"name": f"A base model named {name!r} exists already."})
+    report = base_model_inspect(path)
+    with transaction.atomic():
+        if make_default:
+            BaseModel.objects.filter(is_default=True).update(is_default=False)
+        model = BaseModel(
+            name=name,
+            path=path,
+            kind=report["kind"],
+            sha256=report["sha256"],
+            resolution=report["resolution"],
+            description=description,
+            is_default=make_default or not BaseModel.objects.filter(is_default=True).exists(),
+        )
+        _save(model)
+    return model
+
+
+def base_model_default() -> BaseModel:
+    """The default base model; the shipped demo model is registered on first use."""
+    model = BaseModel.objects.filter(is_default=True).first()
+    if model is not None:
+        return model
+    demo = Path(settings.ATELIER_DEMO_MODEL_DIR)
+    if not (demo / "model_index.json").is_file():
+        raise ValidationError(
+            {
+                "base_model": "No base model is registered and the demo model is missing; "
+                "register one first."
+            }
+        )
+    from generation.diffusion.pipeline import base_model_sha256
+
+    resolution = _demo_resolution(demo)
+    with transaction.atomic():
+        model, _ = BaseModel.objects.get_or_create(
+            name="Atelier demo model",
+            defaults={
+                "path": str(demo),
+                "kind": BaseModel.Kind.DIFFUSERS,
+                "sha256": base_model_sha256(demo),
+                "resolution": resolution,
+                "description": "Small SD-format model shipped with Atelier (demo and tests).",
+            },
+        )
+        if not BaseModel.objects.filter(is_default=True).exists():
+            model.is_default = True
+            model.save(update_fields=["is_default"])
+    return model
+
+
+def _demo_resolution(folder: Path) -> int:
+    """Native size from the configs (no weights loaded): U-Net sample size x VAE factor."""
+    unet = json.loads((folder / "unet" / "config.json").read_text())
+    vae = json.loads((folder / "vae" / "config.json").read_text())
+    return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+
+
+# --- training runs -----------------------------------------------------------------------------
+
+
+def training_config_resolve(
+    *, dataset, preset: str = "", settings_: dict[str, Any] | None = None
+) -> LoraTrainingConfig:
+    """Preset settings, then the dataset's resolution and trigger, then the curator's changes.
+
+    A ValidationError lists every refused setting (unknown names, out-of-range values).
+    """
+    overrides = dict(settings_ or {})
+    if preset and preset not in PRESETS:
+        raise ValidationError({"preset": f"Unknown preset {preset!r}; use one of {list(PRESETS)}."})
+    base = dict(PRESETS[preset].settings) if preset else {}
+    # The crops were made at the dataset's resolution; train at it unless told otherwise.
+    base["resolution"] = dataset.resolution
+    if "trigger_token" not in base and dataset.trigger_token:
+        base["trigger_token"] = dataset.trigger_token
+    try:
+        config = LoraTrainingConfig.from_dict({**base, **overrides})
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"settings": str(exc)}) from None
+    errors = config.validate()
+    if errors:
+        raise ValidationError({"settings": errors})
+    return config
+
+
+def training_preflight(config: LoraTrainingConfig) -> int:
+    """Estimated GPU bytes; ValidationError when it cannot fit the target worker's GPU."""
+    from generation.diffusion.memory import check_fits
+
+    gpu_gib = float(settings.ATELIER_WORKER_GPU_GIB)
+    fits, estimate, message = check_fits(config, gpu_gib if gpu_gib > 0 else 1e9)
+    if gpu_gib > 0 and not fits:
+        raise ValidationError({"settings": [message]})
+    return estimate
+
+
+def _check_dataset(dataset) -> None:
+    from heritage.selectors import dataset_examples
+
+    if not dataset.frozen:
+        raise ValidationError(
+            {"dataset": f"{dataset} is not frozen: freeze it first so the run can be reproduced."}
+        )
+    train = dataset_examples(dataset, split="train")
+    if not train.exists():
+        raise ValidationError({"dataset": f"{dataset} has no training examples."})
+    if train.filter(crop__isnull=True).exists():
+        raise ValidationError({"dataset": f"{dataset} has examples without a training crop."})
+
+
+def training_run_create(
+    *,
+    dataset,
+    base_model: BaseModel | None = None,
+    preset: str = "",
+    settings: dict[str, Any] | None = None,
+    name: str = "",
+    user=None,
+    sweep: Sweep | None = None,
+) -> TrainingRun:
+    """Check everything, then create the run and queue its ``generation.train`` job."""
+    _check_dataset(dataset)
+    base_model = base_model or base_model_default()
+    settings = dict(settings or {})
+    if "validation_prompts" not in settings:
+        # Validation images (and their metrics) default to the validation split's captions.
+        from heritage.selectors import dataset_examples
+
+        captions = [e.caption for e in dataset_examples(dataset, split="validation")[:4]]
+        if captions:
+            settings["validation_prompts"] = captions
+    config = training_config_resolve(dataset=dataset, preset=preset, settings_=settings)
+    estimate = training_preflight(config)
+    with transaction.atomic():
+        run = TrainingRun(
+            name=name or f"{dataset.name} v{dataset.version} · {preset or 'custom'}",
+            dataset=dataset,
+            base_model=base_model,
+            preset=preset,
+            settings=config.to_dict(),
+            trigger_token=config.trigger_token,
+            estimated_memory_bytes=estimate,
+            sweep=sweep,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        _save(run)
+        run.job = job_enqueue(kind="generation.train", params={"run_id": run.pk}, user=user)
+        run.save(update_fields=["job"])
+    return run
+
+
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    if run.job is None:
+        raise ValueError("this run has no job")
+    job = job_cancel(job=run.job)
+    if job.status == Job.Status.CANCELLED:
+        run_status_set(run=run, status=JobStatus.CANCELLED)
+    return run
+
+
+def run_status_set(*, run: TrainingRun | GenerationRequest, status: str, error: str = "") -> None:
+    """Mirror the job's status on the run/request row (lists filter on it)."""
+    fields: dict[str, Any] = {"status": status}
+    if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+        fields["finished_at"] = timezone.now()
+    if error and isinstance(run, TrainingRun):
+        fields["error"] = error[:5000]
+    type(run).objects.filter(pk=run.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(run, key, value)
+
+
+def status_sync(obj: TrainingRun | GenerationRequest) -> None:
+    """Catch up with a job that finished without its handler (worker killed, reconciler)."""
+    job = obj.job
+    if job is not None and job.is_finished and obj.status != job.status:
+        run_status_set(run=obj, status=job.status, error=job.error)
+
+
+def loss_log_append(log: list[dict], point: dict, limit: int = LOSS_LOG_MAX_POINTS) -> list[dict]:
+    """Add a point; past ``limit`` points drop every other one (keeps the curve's shape)."""
+    log = [*log, point]
+    if len(log) > limit:
+        thinned = log[:-1:2]
+        log = [*thinned, point]
+    return log
+
+
+def sweep_create(
+    *,
+    name: str,
+    dataset,
+    base_model: BaseModel | None = None,
+    preset: str = "",
+    settings: dict[str, Any] | None = None,
+    grid: dict[str, list[Any]],
+    user=None,
+) -> Sweep:
+    """One run per cell of ``grid`` (e.g. train_batch_size x unet_lr); all checked first."""
+    if not isinstance(grid, dict) or not grid:
+        raise ValidationError({"grid": 'Give a grid like {"train_batch_size": [1, 2]}.'})
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ValidationError({"grid": f"{key}: give a non-empty list of values."})
+    cells = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    if len(cells) > MAX_SWEEP_CELLS:
+        raise ValidationError(
+            {"grid": f"The grid has {len(cells)} cells; at most {MAX_SWEEP_CELLS} runs a sweep."}
+        )
+    _check_dataset(dataset)
+    base_model = base_model or base_model_default()
+    errors: list[str] = []
+    for cell in cells:
+        try:
+            config = training_config_resolve(
+                dataset=dataset, preset=preset, settings_={**(settings or {}), **cell}
+            )
+            training_preflight(config)
+        except ValidationError as exc:
+            for message in exc.messages:
+                errors.append(f"{_cell_label(cell)}: {message}")
+    if errors:
+        raise ValidationError({"grid": errors})
+    with transaction.atomic():
+        sweep = Sweep(
+            name=name,
+            dataset=dataset,
+            base_model=base_model,
+            preset=preset,
+            settings=settings or {},
+            grid=grid,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        _save(sweep)
+        for cell in cells:
+            training_run_create(
+                dataset=dataset,
+                base_model=base_model,
+                preset=preset,
+                settings={**(settings or {}), **cell},
+                name=f"{name} · {_cell_label(cell)}",
+                user=user,
+                sweep=sweep,
+            )
+    return sweep
+
+
+def _cell_label(cell: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in cell.items())
+
+
+# --- generation --------------------------------------------------------------------------------
+
+
+def _int_field(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValidationError({name: f"{name} must be a whole number (got {value!r})."})
+    return int(value)
+
+
+def generation_request_create(
+    *,
+    prompt: str = "",
+    negative_prompt: str = "",
+    passage=None,
+    item=None,
+    base_model: BaseModel | None = None,
+    training_run: TrainingRun | None = None,
+    lora_scale: float = 1.0,
+    sampler: str = GenerationRequest.Sampler.DDIM,
+    steps: int = 35,
+    cfg: float = 7.0,
+    width: int | None = None,
+    height: int | None = None,
+    images: int | None = None,
+    seeds: list[int] | None = None,
+    compare_with_base: bool = False,
+    user=None,
+) -> GenerationRequest:
+    """Check the request, draw missing seeds, and queue a ``generation.generate`` job."""
+    errors: dict[str, list[str]] = {}
+
+    def refuse(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    prompt = (prompt or "").strip()
+    if not prompt and passage is not None:
+        prompt = (passage.approved_prompt or "").strip()
+        if not prompt:
+            refuse("passage", "This passage has no approved prompt yet: approve one or type one.")
+    if training_run is not None:
+        if training_run.status != JobStatus.SUCCEEDED or training_run.lora_diffusers_id is None:
+            refuse("training_run", "That training run has not finished with a LoRA file.")
+        base_model = base_model or training_run.base_model
+    elif compare_with_base:
+        refuse("compare_with_base", "Comparing with the base model needs a LoRA (training run).")
+    if base_model is None:
+        base_model = base_model_default()
+    if training_run is not None and training_run.base_model_id != base_model.pk:
+        refuse("training_run", "That LoRA was trained on another base model.")
+    if (
+        isinstance(lora_scale, bool)
+        or not isinstance(lora_scale, int | float)
+        or not math.isfinite(lora_scale)
+        or not -2 <= lora_scale <= 2
+    ):
+        refuse("lora_scale", f"The LoRA scale must be between -2 and 2 (got {lora_scale!r}).")
+    width = base_model.resolution if width is None else _int_field(width, "width")
+    height = base_model.resolution if height is None else _int_field(height, "height")
+    steps = _int_field(steps, "steps")
+    if isinstance(cfg, bool) or not isinstance(cfg, int | float) or not math.isfinite(cfg):
+        refuse("cfg", f"CFG scale must be a number (got {cfg!r}).")
+        cfg = 7.0
+
+    if seeds is not None:
+        if not isinstance(seeds, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds
+        ):
+            refuse("seeds", "Seeds must be a list of whole numbers from 0 to 4294967295.")
+            seeds = []
+        elif len(set(seeds)) != len(seeds):
+            refuse("seeds", "Each seed may appear once.")
+        if images is not None and seeds and images != len(seeds):
+            refuse("images", f"{images} images asked for but {len(seeds)} seeds given.")
+        count = len(seeds)
+    else:
+        count = 1 if images is None else _int_field(images, "images")
+        # Random seeds are drawn now and stored, so every image can be made again.
+        seeds = [secrets.randbelow(2**32) for _ in range(max(0, min(count, 100)))]
+
+    trigger = training_run.trigger_token if training_run is not None else ""
+    final_prompt = apply_trigger(prompt, trigger) if prompt else ""
+    render = inference.RenderSettings(
+        prompt=final_prompt,
+        negative_prompt=negative_prompt or "",
+        sampler=sampler,
+        steps=steps,
+        cfg=float(cfg),
+        width=width,
+        height=height,
+    )
+    folder = Path(base_model.path) / "tokenizer"
+    if not folder.is_dir():  # a single-file model: SD 1.x's CLIP tokenizer, committed
+        folder = Path(settings.ATELIER_DEMO_MODEL_DIR) / "tokenizer"
+    for message in inference.check_render_settings(
+        render, images=count, tokenizer_dir=folder, sample_size=base_model.resolution
+    ):
+        refuse("settings", message)
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic():
+        request = GenerationRequest(
+            prompt=prompt,
+            final_prompt=final_prompt,
+            negative_prompt=negative_prompt or "",
+            passage=passage,
+            item=item,
+            base_model=base_model,
+            training_run=training_run,
+            lora_scale=float(lora_scale),
+            sampler=sampler,
+            steps=steps,
+            cfg=float(cfg),
+            width=width,
+            height=height,
+            seeds=seeds,
+            compare_with_base=compare_with_base,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        _save(request)
+        request.job = job_enqueue(
+            kind="generation.generate", params={"request_id": request.pk}, user=user
+        )
+        request.save(update_fields=["job"])
+    return request
+
+
+def generated_image_approve(*, image: GeneratedImage, approved: bool = True, user=None):
+    """A curator's decision: the kiosk shows approved images (labelled AI-generated)."""
+    image.approved = approved
+    image.approved_by = user if approved and getattr(user, "is_authenticated", False) else None
+    image.approved_at = timezone.now() if approved else None
+    image.save(update_fields=["approved", "approved_by", "approved_at"])
+    return image
+
+
+def passage_prompt_draft(*, passage) -> str:
+    """Ask the configured LLM for a prompt draft and keep it on the passage (not approved).
+
+    Raises ``PromptDraftError`` with a message for the curator when drafting is off or fails.
+    """
+    from generation.diffusion.prompting import LlmEndpoint, draft_prompt, passage_message
+    from heritage.services import passage_update
+
+    endpoint = LlmEndpoint(
+        url=settings.ATELIER_LLM_URL,
+        model=settings.ATELIER_LLM_MODEL,
+        key=settings.ATELIER_LLM_KEY,
+        timeout=float(settings.ATELIER_LLM_TIMEOUT),
+    )
+    draft = draft_prompt(
+        endpoint,
+        passage_message(
+            passage.original_text, passage.modern_paraphrase, passage.english_translation
+        ),
+    )
+    passage_update(passage=passage, prompt_draft=draft.text)
+    return draft.text
