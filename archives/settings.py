@@ -199,6 +199,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set used by several serializers (check --deploy warns otherwise).
+    "ENUM_NAME_OVERRIDES": {
+        "SemioticCategoryEnum": "heritage.models.SemioticAnnotation.Category",
+    },
 }
 
 # Redis: REDIS_URL, or the private Redis that `manage.py atelier_run` starts (it sets REDIS_URL).
