@@ -1,0 +1,425 @@
+"""Validate a BagIt bag that arrives as a tar or zip archive, safely.
+
+The archive is opened and every member checked BEFORE anything is extracted or shown to the
+``bagit`` library: names (no absolute paths, no ``..``, no backslashes or control characters,
+no duplicates, one bag root), member types (regular files and folders only: no symlinks, hard
+links or devices) and sizes (per file, in total, member count). Only then are the members
+copied, one by one and byte-counted, into a fresh temporary folder, where the bag itself is
+checked: BagIt version, manifests with sha256 or sha512, completeness (missing or extra
+files), Payload-Oxum and every checksum. Nothing touches the database or the storage.
+
+    with bag_opened(path) as opened:      # raises BagRefused(problems) when anything is wrong
+        opened.root / "data" / ...
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import bagit
+from django.conf import settings
+
+SUPPORTED_VERSIONS = ("0.97", "1.0")
+STRONG_ALGORITHMS = ("sha256", "sha512")
+CHUNK = 1024 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class BagLimits:
+    """Upper bounds for an archive offered for validation or import."""
+
+    max_total_bytes: int = 20 * 1024**3
+    max_file_bytes: int = 10 * 1024**3
+    max_members: int = 100_000
+
+    @classmethod
+    def from_settings(cls) -> BagLimits:
+        return cls(
+            max_total_bytes=int(getattr(settings, "ATELIER_BAG_MAX_BYTES", cls.max_total_bytes)),
+            max_file_bytes=int(getattr(settings, "ATELIER_BAG_MAX_FILE_BYTES", cls.max_file_bytes)),
+            max_members=int(getattr(settings, "ATELIER_BAG_MAX_MEMBERS", cls.max_members)),
+        )
+
+
+class BagRefused(Exception):
+    """The archive or bag is not acceptable; ``problems`` is a readable list of reasons."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass
+class Member:
+    name: str  # normalised, relative, "/"-separated
+    is_dir: bool
+    size: int
+    source: object  # TarInfo or ZipInfo
+
+
+@dataclass
+class OpenedBag:
+    root: Path
+    bag: bagit.Bag
+    info: dict[str, str] = field(default_factory=dict)
+    version: str = ""
+    payload_files: int = 0
+    payload_bytes: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+
+@dataclass
+class BagReport:
+    valid: bool
+    problems: list[str]
+    bag_name: str = ""
+    version: str = ""
+    info: dict[str, str] = field(default_factory=dict)
+    payload_files: int = 0
+    payload_bytes: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "valid": self.valid,
+            "problems": self.problems,
+            "bag_name": self.bag_name,
+            "bagit_version": self.version,
+            "bag_info": self.info,
+            "payload_files": self.payload_files,
+            "payload_bytes": self.payload_bytes,
+        }
+
+
+# --- step 1: look at the archive without extracting ------------------------------------------
+
+
+def _archive_kind(path: Path) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if tarfile.is_tarfile(path):
+        return "tar"
+    raise BagRefused(["The file is neither a tar nor a zip archive."])
+
+
+def _check_name(raw: str) -> tuple[str | None, str | None]:
+    """(normalised name, problem): refuse anything that could land outside the bag folder."""
+    shown = raw.encode("unicode_escape").decode("ascii")
+    if not raw:
+        return None, "An archive member has an empty name."
+    if _CONTROL.search(raw):
+        return None, f"{shown}: control characters in a name are not allowed."
+    if "\\" in raw:
+        return None, f"{shown}: backslashes in a name are not allowed."
+    if raw.startswith("/") or _DRIVE.match(raw):
+        return None, f"{shown}: absolute paths are not allowed."
+    parts = [part for part in raw.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return None, f"{shown}: path traversal ('..') is not allowed."
+    if not parts:
+        return None, f"{shown}: the name points at the archive root."
+    return "/".join(parts), None
+
+
+def _tar_members(path: Path, limits: BagLimits, problems: list[str]) -> list[Member]:
+    members: list[Member] = []
+    total = 0
+    with tarfile.open(path, "r:*") as archive:
+        for info in archive:
+            if len(members) >= limits.max_members:
+                problems.append(f"The archive has more than {limits.max_members} members.")
+                break
+            name, problem = _check_name(info.name)
+            if problem:
+                problems.append(problem)
+                continue
+            if info.issym():
+                problems.append(f"{name}: symbolic links are not allowed (-> {info.linkname}).")
+                continue
+            if info.islnk():
+                problems.append(f"{name}: hard links are not allowed (-> {info.linkname}).")
+                continue
+            if not (info.isreg() or info.isdir()):
+                problems.append(f"{name}: devices, pipes and other special files are not allowed.")
+                continue
+            size = info.size if info.isreg() else 0
+            if size > limits.max_file_bytes:
+                problems.append(
+                    f"{name}: {size} bytes is over the limit of {limits.max_file_bytes} per file."
+                )
+            total += size
+            if total > limits.max_total_bytes:
+                problems.append(
+                    f"The archive unpacks to more than {limits.max_total_bytes} bytes in total."
+                )
+                break
+            members.append(Member(name=name, is_dir=info.isdir(), size=size, source=info))
+    return members
+
+
+def _zip_members(path: Path, limits: BagLimits, problems: list[str]) -> list[Member]:
+    members: list[Member] = []
+    total = 0
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if len(infos) > limits.max_members:
+            problems.append(f"The archive has more than {limits.max_members} members.")
+            return []
+        for info in infos:
+            name, problem = _check_name(info.filename)
+            if problem:
+                problems.append(problem)
+                continue
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                problems.append(f"{name}: symbolic links are not allowed.")
+                continue
+            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                problems.append(f"{name}: devices, pipes and other special files are not allowed.")
+                continue
+            if info.flag_bits & 0x1:
+                problems.append(f"{name}: encrypted members are not allowed.")
+                continue
+            is_dir = info.is_dir()
+            size = 0 if is_dir else info.file_size
+            if size > limits.max_file_bytes:
+                problems.append(
+                    f"{name}: {size} bytes is over the limit of {limits.max_file_bytes} per file."
+                )
+            total += size
+            if total > limits.max_total_bytes:
+                problems.append(
+                    f"The archive unpacks to more than {limits.max_total_bytes} bytes in total."
+                )
+                break
+            members.append(Member(name=name, is_dir=is_dir, size=size, source=info))
+    return members
+
+
+def archive_members(path: Path, limits: BagLimits) -> tuple[str, list[Member]]:
+    """Check every member of the archive; raise BagRefused listing all that is wrong."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > limits.max_total_bytes:
+        raise BagRefused(
+            [f"The archive is {size} bytes, over the limit of {limits.max_total_bytes}."]
+        )
+    kind = _archive_kind(path)
+    problems: list[str] = []
+    try:
+        if kind == "tar":
+            members = _tar_members(path, limits, problems)
+        else:
+            members = _zip_members(path, limits, problems)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise BagRefused([f"The {kind} archive cannot be read: {exc}"]) from exc
+    seen: set[str] = set()
+    for member in members:
+        if member.name in seen and not member.is_dir:
+            problems.append(f"{member.name}: appears twice in the archive.")
+        seen.add(member.name)
+    if problems:
+        raise BagRefused(problems)
+    if not any(not m.is_dir for m in members):
+        raise BagRefused(["The archive is empty."])
+    return kind, members
+
+
+def _bag_prefix(members: list[Member]) -> str:
+    """'' when bagit.txt is at the top, else the single top folder that holds the bag."""
+    names = {m.name for m in members}
+    if "bagit.txt" in names:
+        return ""
+    tops = {m.name.split("/", 1)[0] for m in members}
+    if len(tops) == 1:
+        top = tops.pop()
+        if f"{top}/bagit.txt" in names:
+            return top
+    raise BagRefused(
+        ["No bag found: the archive must hold bagit.txt at its top or in one top-level folder."]
+    )
+
+
+# --- step 2: extract the checked members -----------------------------------------------------
+
+
+def _copy_counted(source: BinaryIO, target: BinaryIO, limit: int, name: str) -> int:
+    written = 0
+    for chunk in iter(lambda: source.read(CHUNK), b""):
+        written += len(chunk)
+        if written > limit:
+            raise BagRefused([f"{name}: holds more bytes than its header declares."])
+        target.write(chunk)
+    return written
+
+
+def extract_members(path: Path, kind: str, members: list[Member], dest: Path) -> None:
+    """Copy the (already checked) members under ``dest``; links and specials never exist here."""
+    dest = dest.resolve()
+    opener = tarfile.open(path, "r:*") if kind == "tar" else zipfile.ZipFile(path)
+    with opener as archive:
+        for member in members:
+            target = (dest / member.name).resolve()
+            if dest not in target.parents:
+                raise BagRefused([f"{member.name}: resolves outside the bag folder."])
+            if member.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "tar":
+                source = archive.extractfile(member.source)
+            else:
+                source = archive.open(member.source)
+            if source is None:
+                raise BagRefused([f"{member.name}: cannot be read from the archive."])
+            # "xb": never overwrite, never follow anything already there.
+            with source, open(target, "xb") as out:
+                _copy_counted(source, out, member.size, member.name)
+
+
+# --- step 3: check the bag ------------------------------------------------------------------
+
+
+def _declared_version(root: Path) -> str:
+    declaration = root / "bagit.txt"
+    if not declaration.is_file():
+        raise BagRefused(["bagit.txt is missing."])
+    text = declaration.read_text(encoding="utf-8-sig", errors="replace")
+    match = re.search(r"^BagIt-Version:\s*(\S+)\s*$", text, re.MULTILINE)
+    if not match:
+        raise BagRefused(["bagit.txt does not declare a BagIt-Version."])
+    return match.group(1)
+
+
+def _describe(detail) -> str:
+    if isinstance(detail, bagit.ChecksumMismatch):
+        return (
+            f"{detail.path}: {detail.algorithm} checksum mismatch "
+            f"(manifest {detail.expected}, file {detail.found})."
+        )
+    if isinstance(detail, bagit.FileMissing):
+        return f"{detail.path}: listed in a manifest but missing from the bag."
+    if isinstance(detail, bagit.UnexpectedFile):
+        return f"{detail.path}: in the payload but not listed in any manifest (extra file)."
+    return str(detail)
+
+
+def bag_check_folder(root: Path) -> OpenedBag:
+    """Check an extracted bag; raise BagRefused with every problem found."""
+    version = _declared_version(root)
+    if version not in SUPPORTED_VERSIONS:
+        raise BagRefused(
+            [
+                f"BagIt version {version} is not supported "
+                f"(supported: {', '.join(SUPPORTED_VERSIONS)})."
+            ]
+        )
+    try:
+        bag = bagit.Bag(str(root))
+    except bagit.BagError as exc:
+        raise BagRefused([f"Not a readable bag: {exc}"]) from exc
+    problems: list[str] = []
+    if not set(bag.algorithms) & set(STRONG_ALGORITHMS):
+        problems.append(
+            "The bag has no sha256 or sha512 payload manifest "
+            f"(found: {', '.join(bag.algorithms) or 'none'})."
+        )
+    try:
+        bag.validate(processes=1)
+    except bagit.BagValidationError as exc:
+        if exc.details:
+            problems.extend(_describe(detail) for detail in exc.details)
+        else:
+            problems.append(str(exc.message if hasattr(exc, "message") else exc))
+    except bagit.BagError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise BagRefused(problems)
+    payload = [entry for entry in bag.payload_files()]
+    payload_bytes = sum((root / entry).stat().st_size for entry in payload)
+    info = {key: ", ".join(v) if isinstance(v, list) else str(v) for key, v in bag.info.items()}
+    return OpenedBag(
+        root=root,
+        bag=bag,
+        info=info,
+        version=version,
+        payload_files=len(payload),
+        payload_bytes=payload_bytes,
+    )
+
+
+@contextmanager
+def bag_opened(path: Path | str, limits: BagLimits | None = None) -> Iterator[OpenedBag]:
+    """Check the archive, extract it to a temporary folder, check the bag; clean up after."""
+    limits = limits or BagLimits.from_settings()
+    kind, members = archive_members(Path(path), limits)
+    prefix = _bag_prefix(members)
+    workdir = Path(tempfile.mkdtemp(prefix="atelier-bag-"))
+    try:
+        extract_dir = workdir / "x"
+        extract_dir.mkdir()
+        extract_members(Path(path), kind, members, extract_dir)
+        root = extract_dir / prefix if prefix else extract_dir
+        yield bag_check_folder(root)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bag_validate(path: Path | str, limits: BagLimits | None = None) -> BagReport:
+    """Validate an archived bag and return a report (never raises for a bad bag)."""
+    try:
+        with bag_opened(path, limits) as opened:
+            return BagReport(
+                valid=True,
+                problems=[],
+                bag_name=opened.name,
+                version=opened.version,
+                info=opened.info,
+                payload_files=opened.payload_files,
+                payload_bytes=opened.payload_bytes,
+            )
+    except BagRefused as exc:
+        return BagReport(valid=False, problems=exc.problems)
+
+
+def upload_to_temp(upload, limits: BagLimits | None = None) -> Path:
+    """Write an uploaded file to a temporary path (caller deletes it); refuse oversized ones."""
+    limits = limits or BagLimits.from_settings()
+    if getattr(upload, "size", 0) and upload.size > limits.max_total_bytes:
+        raise BagRefused(
+            [f"The upload is {upload.size} bytes, over the limit of {limits.max_total_bytes}."]
+        )
+    handle, name = tempfile.mkstemp(prefix="atelier-upload-", suffix=".bag")
+    with os.fdopen(handle, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return Path(name)
+
+
+__all__ = [
+    "BagLimits",
+    "BagRefused",
+    "BagReport",
+    "OpenedBag",
+    "bag_check_folder",
+    "bag_opened",
+    "bag_validate",
+    "upload_to_temp",
+]
