@@ -321,6 +321,12 @@ def _describe(detail) -> str:
     return str(detail)
 
 
+def _validation_problems(exc: bagit.BagValidationError) -> list[str]:
+    if exc.details:
+        return [_describe(detail) for detail in exc.details]
+    return [str(getattr(exc, "message", exc))]
+
+
 def bag_check_folder(root: Path) -> OpenedBag:
     """Check an extracted bag; raise BagRefused with every problem found."""
     version = _declared_version(root)
@@ -344,10 +350,16 @@ def bag_check_folder(root: Path) -> OpenedBag:
     try:
         bag.validate(processes=1)
     except bagit.BagValidationError as exc:
-        if exc.details:
-            problems.extend(_describe(detail) for detail in exc.details)
-        else:
-            problems.append(str(exc.message if hasattr(exc, "message") else exc))
+        problems.extend(_validation_problems(exc))
+        if not exc.details:
+            # bagit stops at the first failed step (e.g. Payload-Oxum): name the files behind it.
+            for step in ("_validate_completeness", "_validate_entries"):
+                try:
+                    getattr(bag, step)(*([1] if step == "_validate_entries" else []))
+                except bagit.BagValidationError as more:
+                    problems.extend(p for p in _validation_problems(more) if p not in problems)
+                except (bagit.BagError, AttributeError):
+                    break
     except bagit.BagError as exc:
         problems.append(str(exc))
     if problems:
