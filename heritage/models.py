@@ -150,6 +150,19 @@ class ItemImage(models.Model):
     def derivatives_ready(self) -> bool:
         return self.thumbnail_id is not None and self.display_id is not None
 
+    def iiif_url(self, width: int | None, height: int | None) -> str | None:
+        if not width or not height:
+            return None
+        return f"/iiif/image/{self.pk}/full/{width},{height}/0/default.jpg"
+
+    @property
+    def thumbnail_url(self) -> str | None:
+        return self.iiif_url(self.thumbnail_width, self.thumbnail_height)
+
+    @property
+    def display_url(self) -> str | None:
+        return self.iiif_url(self.display_width, self.display_height)
+
     def iiif_sizes(self) -> list[tuple[int, int]]:
         """Pre-rendered sizes (width, height), smallest first, for IIIF Image API level0."""
         sizes = []
