@@ -1,0 +1,235 @@
+"""API of the preservation layer: fixity runs, BagIt exports, validation and import.
+
+    POST /api/v1/archives/fixity/                  queue a fixity check (staff or curator)
+    GET  /api/v1/archives/fixity/                  last runs and the files that failed
+    POST /api/v1/archives/bags/                    {scope, target, format} -> 202 export + job
+    GET  /api/v1/archives/bags/<id>/               export status (job, archive sha256)
+    GET  /api/v1/archives/bags/<id>/download/      the tar or zip
+    POST /api/v1/archives/bags/validate/           multipart "file": 200 report | 400 problems
+    POST /api/v1/archives/bags/import/             multipart "file": 201 summary | 400 problems
+"""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from rest_framework import permissions, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from archives.bagit_export import SCOPES, bag_export_enqueue
+from archives.bagit_import import bag_import
+from archives.bagit_validate import BagRefused, bag_validate, upload_to_temp
+from archives.fixity import fixity_enqueue, fixity_problems
+from archives.models import BagExport, FixityEvent
+from archives.services import stored_file_open
+
+
+def is_archivist(user) -> bool:
+    """Staff and curators run exports and fixity checks; imports are for staff."""
+    return bool(
+        user
+        and user.is_authenticated
+        and (user.is_staff or user.groups.filter(name="curator").exists())
+    )
+
+
+class IsArchivist(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return is_archivist(request.user)
+
+
+class IsStaff(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class FixityEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FixityEvent
+        fields = [
+            "id",
+            "job",
+            "started_at",
+            "finished_at",
+            "outcome",
+            "checked",
+            "ok_count",
+            "changed_count",
+            "missing_count",
+            "changed",
+            "missing",
+            "trigger",
+        ]
+
+
+class BagExportSerializer(serializers.ModelSerializer):
+    job_status = serializers.CharField(source="job.status", default=None, read_only=True)
+    job_progress = serializers.FloatField(source="job.progress", default=None, read_only=True)
+    archive_sha256 = serializers.CharField(source="archive.sha256", default=None, read_only=True)
+    archive_size = serializers.IntegerField(source="archive.size", default=None, read_only=True)
+    external_identifier = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = BagExport
+        fields = [
+            "id",
+            "scope",
+            "target_id",
+            "target_label",
+            "archive_format",
+            "job",
+            "job_status",
+            "job_progress",
+            "bag_name",
+            "external_identifier",
+            "archive_sha256",
+            "archive_size",
+            "payload_files",
+            "payload_bytes",
+            "created_at",
+        ]
+
+
+class BagExportRequestSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=sorted(SCOPES))
+    target = serializers.CharField(max_length=64)
+    format = serializers.ChoiceField(choices=["tar", "zip"], default="tar")
+
+
+class FixityView(APIView):
+    permission_classes = [IsArchivist]
+
+    def get(self, request):
+        problems, count = fixity_problems()
+        return Response(
+            {
+                "events": FixityEventSerializer(FixityEvent.objects.all()[:20], many=True).data,
+                "failing_files": count,
+                "failing": [
+                    {"name": f.name, "sha256": f.sha256, "last_fixity_at": f.last_fixity_at}
+                    for f in problems
+                ],
+            }
+        )
+
+    def post(self, request):
+        job = fixity_enqueue(user=request.user, trigger="api")
+        return Response(
+            {"job": str(job.pk), "status": job.status}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class BagExportListView(APIView):
+    permission_classes = [IsArchivist]
+
+    def get(self, request):
+        exports = BagExport.objects.select_related("job", "archive")[:50]
+        return Response(BagExportSerializer(exports, many=True).data)
+
+    def post(self, request):
+        incoming = BagExportRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            export = bag_export_enqueue(
+                scope=incoming.validated_data["scope"],
+                target_id=incoming.validated_data["target"],
+                archive_format=incoming.validated_data["format"],
+                user=request.user,
+            )
+        except LookupError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(BagExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BagExportDetailView(APIView):
+    permission_classes = [IsArchivist]
+
+    def get(self, request, pk):
+        export = get_object_or_404(BagExport.objects.select_related("job", "archive"), pk=pk)
+        return Response(BagExportSerializer(export).data)
+
+
+class BagExportDownloadView(APIView):
+    permission_classes = [IsArchivist]
+
+    def get(self, request, pk):
+        export = get_object_or_404(BagExport.objects.select_related("archive"), pk=pk)
+        if export.archive is None:
+            return Response(
+                {"detail": "The bag is not ready yet; see the export's job."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return bag_download_response(export)
+
+
+def bag_download_response(export: BagExport) -> FileResponse:
+    suffix = "tar" if export.archive_format == BagExport.Format.TAR else "zip"
+    response = FileResponse(
+        stored_file_open(export.archive),
+        as_attachment=True,
+        filename=f"{export.bag_name}.{suffix}",
+        content_type=export.archive.content_type or "application/octet-stream",
+    )
+    response["Digest"] = f"sha-256={export.archive.sha256}"
+    return response
+
+
+def _uploaded(request):
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise BagRefused(["Upload the bag as a tar or zip file in the form field 'file'."])
+    return upload_to_temp(upload)
+
+
+class BagValidateView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser]
+
+    def post(self, request):
+        try:
+            path = _uploaded(request)
+        except BagRefused as exc:
+            return Response(
+                {"valid": False, "problems": exc.problems}, status=status.HTTP_400_BAD_REQUEST
+            )
+        try:
+            report = bag_validate(path)
+        finally:
+            path.unlink(missing_ok=True)
+        return Response(
+            report.as_dict(),
+            status=status.HTTP_200_OK if report.valid else status.HTTP_400_BAD_REQUEST,
+        )
+
+
+class BagImportView(APIView):
+    permission_classes = [IsStaff]
+    parser_classes = [MultiPartParser, FormParser]
+
+    def post(self, request):
+        try:
+            path = _uploaded(request)
+            try:
+                done = bag_import(path=path, user=request.user)
+            finally:
+                path.unlink(missing_ok=True)
+        except BagRefused as exc:
+            return Response(
+                {"imported": False, "problems": exc.problems}, status=status.HTTP_400_BAD_REQUEST
+            )
+        return Response(
+            {
+                "imported": True,
+                "id": done.pk,
+                "bag_name": done.bag_name,
+                "external_identifier": done.external_identifier,
+                "scope": done.scope,
+                "root": getattr(done, "root_key", None),
+                "root_id": getattr(done, "root_pk", None),
+                "records": done.records,
+                "files": done.files,
+            },
+            status=status.HTTP_201_CREATED,
+        )
