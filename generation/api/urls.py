@@ -1,11 +1,37 @@
 """This app's part of /api/v1/ (gathered by archives/api_urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 from rest_framework.routers import DefaultRouter
+
+from generation.api import views
 
 
 def register(router: DefaultRouter) -> None:
-    """Register this app's read-only viewsets on the shared router."""
+    """Register this app's viewsets on the shared router."""
+    router.register("base-models", views.BaseModelViewSet, basename="base-model")
+    router.register("training-runs", views.TrainingRunViewSet, basename="training-run")
+    router.register("sweeps", views.SweepViewSet, basename="sweep")
+    router.register(
+        "generation-requests", views.GenerationRequestViewSet, basename="generation-request"
+    )
+    router.register("generated-images", views.GeneratedImageViewSet, basename="generated-image")
 
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path(
+        "training-runs/<int:pk>/cancel/",
+        views.TrainingRunCancelView.as_view(),
+        name="training-run-cancel",
+    ),
+    path("training-presets/", views.TrainingPresetsView.as_view(), name="training-presets"),
+    path(
+        "generated-images/<int:pk>/approve/",
+        views.GeneratedImageApproveView.as_view(),
+        name="generated-image-approve",
+    ),
+    path(
+        "passages/<int:pk>/draft-prompt/",
+        views.PassageDraftPromptView.as_view(),
+        name="passage-draft-prompt",
+    ),
+]

@@ -1,0 +1,226 @@
+"""Serializers of the generation API. Writes go through generation.services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from generation.diffusion.config import PRESETS
+from generation.models import (
+    BaseModel,
+    GeneratedImage,
+    GenerationRequest,
+    Sweep,
+    TrainingCheckpoint,
+    TrainingRun,
+    ValidationImage,
+)
+
+
+class StoredFileField(serializers.Field):
+    """A stored file as {url, sha256, size} (or null)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        return getattr(instance, self.source_attrs[0])
+
+    def to_representation(self, stored):
+        if stored is None:
+            return None
+        request = self.context.get("request")
+        url = stored.url
+        return {
+            "url": request.build_absolute_uri(url) if request else url,
+            "sha256": stored.sha256,
+            "size": stored.size,
+        }
+
+
+class BaseModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BaseModel
+        fields = ["id", "name", "path", "kind", "sha256", "resolution", "description", "is_default"]
+
+
+class BaseModelRegisterSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    path = serializers.CharField(max_length=1000)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    make_default = serializers.BooleanField(required=False, default=False)
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    file = StoredFileField(source="archive")
+
+    class Meta:
+        model = TrainingCheckpoint
+        fields = ["epoch", "step", "loss", "file"]
+
+
+class ValidationImageSerializer(serializers.ModelSerializer):
+    file = StoredFileField()
+
+    class Meta:
+        model = ValidationImage
+        fields = ["epoch", "step", "condition", "prompt", "seed", "file"]
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    job = serializers.UUIDField(source="job_id", read_only=True)
+    lora_diffusers = StoredFileField()
+    lora_kohya = StoredFileField()
+    checkpoints = CheckpointSerializer(many=True, read_only=True)
+    validation_images = ValidationImageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "name",
+            "dataset",
+            "base_model",
+            "preset",
+            "settings",
+            "status",
+            "job",
+            "trigger_token",
+            "final_loss",
+            "loss_log",
+            "metrics",
+            "estimated_memory_bytes",
+            "peak_memory_bytes",
+            "lora_diffusers",
+            "lora_kohya",
+            "checkpoints",
+            "validation_images",
+            "sweep",
+            "error",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class TrainingRunCreateSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField()
+    base_model = serializers.IntegerField(required=False, allow_null=True)
+    preset = serializers.ChoiceField(choices=["", *PRESETS], required=False, default="")
+    settings = serializers.DictField(required=False, default=dict)
+    name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class SweepCreateSerializer(TrainingRunCreateSerializer):
+    grid = serializers.DictField(child=serializers.ListField())
+
+
+class SweepSerializer(serializers.ModelSerializer):
+    runs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Sweep
+        fields = ["id", "name", "dataset", "base_model", "preset", "settings", "grid", "runs"]
+
+    def get_runs(self, sweep):
+        from generation.selectors import sweep_comparison
+
+        return [
+            {
+                "id": row["run"].pk,
+                "cell": row["cell"],
+                "status": row["status"],
+                "final_loss": row["final_loss"],
+                "metrics": row["run"].metrics,
+            }
+            for row in sweep_comparison(sweep)
+        ]
+
+
+class GeneratedImageSerializer(serializers.ModelSerializer):
+    file = StoredFileField()
+    label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GeneratedImage
+        fields = [
+            "id",
+            "label",
+            "request",
+            "seed",
+            "condition",
+            "prompt",
+            "width",
+            "height",
+            "file",
+            "approved",
+            "item",
+            "passage",
+            "created_at",
+        ]
+
+    def get_label(self, image) -> str:
+        return GeneratedImage.AI_LABEL
+
+
+class GenerationRequestSerializer(serializers.ModelSerializer):
+    job = serializers.UUIDField(source="job_id", read_only=True)
+    images = GeneratedImageSerializer(many=True, read_only=True)
+    contact_sheet = StoredFileField()
+
+    class Meta:
+        model = GenerationRequest
+        fields = [
+            "id",
+            "prompt",
+            "final_prompt",
+            "negative_prompt",
+            "passage",
+            "item",
+            "base_model",
+            "training_run",
+            "lora_scale",
+            "sampler",
+            "steps",
+            "cfg",
+            "width",
+            "height",
+            "seeds",
+            "compare_with_base",
+            "status",
+            "job",
+            "images",
+            "contact_sheet",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class GenerationRequestCreateSerializer(serializers.Serializer):
+    prompt = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=True
+    )
+    negative_prompt = serializers.CharField(required=False, allow_blank=True, default="")
+    passage = serializers.IntegerField(required=False, allow_null=True)
+    item = serializers.IntegerField(required=False, allow_null=True)
+    base_model = serializers.IntegerField(required=False, allow_null=True)
+    training_run = serializers.IntegerField(required=False, allow_null=True)
+    lora_scale = serializers.FloatField(required=False, default=1.0)
+    sampler = serializers.ChoiceField(
+        choices=GenerationRequest.Sampler.values, required=False, default="ddim"
+    )
+    steps = serializers.IntegerField(required=False, default=35)
+    cfg = serializers.FloatField(required=False, default=7.0)
+    width = serializers.IntegerField(required=False, allow_null=True, default=None)
+    height = serializers.IntegerField(required=False, allow_null=True, default=None)
+    images = serializers.IntegerField(required=False, allow_null=True, default=None)
+    seeds = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=2**32 - 1),
+        required=False,
+        allow_null=True,
+        default=None,
+    )
+    compare_with_base = serializers.BooleanField(required=False, default=False)
+
+
+class ApproveSerializer(serializers.Serializer):
+    approved = serializers.BooleanField(default=True)

@@ -1,0 +1,214 @@
+"""Generation API: read-only lists plus one small view per action (create, cancel, approve)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from rest_framework import permissions, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from generation import selectors, services
+from generation.api import serializers as s
+from generation.diffusion.config import PRESETS
+from generation.diffusion.prompting import PromptDraftError, PromptDraftRefused
+from generation.models import BaseModel, GeneratedImage, Sweep, TrainingRun
+
+
+class IsCurator(permissions.BasePermission):
+    message = "Only curators may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return selectors.user_is_curator(request.user)
+
+
+def _get(model, pk, field: str):
+    """A referenced row, or a 400 naming the field (not a 404 for the whole request)."""
+    if pk is None:
+        return None
+    try:
+        return model.objects.get(pk=pk)
+    except model.DoesNotExist:
+        from rest_framework.exceptions import ValidationError
+
+        raise ValidationError({field: f"No {model._meta.verbose_name} with id {pk}."}) from None
+
+
+class BaseModelViewSet(viewsets.ReadOnlyModelViewSet):
+    """Base models (local diffusers folders or SD 1.x .safetensors files). POST registers one."""
+
+    serializer_class = s.BaseModelSerializer
+    permission_classes = [IsCurator]
+    queryset = BaseModel.objects.all()
+
+    def create(self, request):
+        data = s.BaseModelRegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = services.base_model_register(**data.validated_data)
+        return Response(s.BaseModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """LoRA training runs. POST starts one (checked, then queued on the gpu queue)."""
+
+    serializer_class = s.TrainingRunSerializer
+    permission_classes = [IsCurator]
+    filterset_fields = ["status", "dataset", "base_model", "sweep", "preset"]
+
+    def get_queryset(self):
+        return selectors.training_run_list().prefetch_related(
+            "checkpoints__archive", "validation_images__file"
+        )
+
+    def retrieve(self, request, pk=None):
+        run = get_object_or_404(self.get_queryset(), pk=pk)
+        services.status_sync(run)
+        return Response(self.get_serializer(run).data)
+
+    def create(self, request):
+        from heritage.models import TrainingDataset
+
+        data = s.TrainingRunCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        run = services.training_run_create(
+            dataset=_get(TrainingDataset, values["dataset"], "dataset"),
+            base_model=_get(BaseModel, values.get("base_model"), "base_model"),
+            preset=values["preset"],
+            settings=values["settings"],
+            name=values["name"],
+            user=request.user,
+        )
+        return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunCancelView(APIView):
+    permission_classes = [IsCurator]
+
+    def post(self, request, pk):
+        run = get_object_or_404(TrainingRun, pk=pk)
+        try:
+            services.training_run_cancel(run=run)
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        run.refresh_from_db()
+        return Response(s.TrainingRunSerializer(run, context={"request": request}).data)
+
+
+class TrainingPresetsView(APIView):
+    """The papers' presets: their settings and where each value comes from."""
+
+    permission_classes = [permissions.AllowAny]
+
+    def get(self, request):
+        return Response(
+            [
+                {
+                    "key": p.key,
+                    "title": p.title,
+                    "description": p.description,
+                    "settings": p.settings,
+                }
+                for p in PRESETS.values()
+            ]
+        )
+
+
+class SweepViewSet(viewsets.ReadOnlyModelViewSet):
+    """Sweeps: one run per cell of a grid, with a comparison of final loss and metrics."""
+
+    serializer_class = s.SweepSerializer
+    permission_classes = [IsCurator]
+    queryset = Sweep.objects.all()
+
+    def create(self, request):
+        from heritage.models import TrainingDataset
+
+        data = s.SweepCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        sweep = services.sweep_create(
+            name=values["name"] or "sweep",
+            dataset=_get(TrainingDataset, values["dataset"], "dataset"),
+            base_model=_get(BaseModel, values.get("base_model"), "base_model"),
+            preset=values["preset"],
+            settings=values["settings"],
+            grid=values["grid"],
+            user=request.user,
+        )
+        return Response(self.get_serializer(sweep).data, status=status.HTTP_201_CREATED)
+
+
+class GenerationRequestViewSet(viewsets.ReadOnlyModelViewSet):
+    """Generation requests. POST queues one (prompt or passage, sampler, seeds, LoRA...)."""
+
+    serializer_class = s.GenerationRequestSerializer
+    permission_classes = [IsCurator]
+    filterset_fields = ["status", "training_run", "passage", "item", "sampler"]
+
+    def get_queryset(self):
+        return selectors.generation_request_list()
+
+    def retrieve(self, request, pk=None):
+        obj = get_object_or_404(self.get_queryset(), pk=pk)
+        services.status_sync(obj)
+        return Response(self.get_serializer(obj).data)
+
+    def create(self, request):
+        from heritage.models import GazetteerPassage, HeritageItem
+
+        data = s.GenerationRequestCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        obj = services.generation_request_create(
+            **{
+                **v,
+                "passage": _get(GazetteerPassage, v.get("passage"), "passage"),
+                "item": _get(HeritageItem, v.get("item"), "item"),
+                "base_model": _get(BaseModel, v.get("base_model"), "base_model"),
+                "training_run": _get(TrainingRun, v.get("training_run"), "training_run"),
+            },
+            user=request.user,
+        )
+        return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
+
+
+class GeneratedImageViewSet(viewsets.ReadOnlyModelViewSet):
+    """AI-generated images. Visitors see the approved ones; curators see all."""
+
+    serializer_class = s.GeneratedImageSerializer
+    permission_classes = [permissions.AllowAny]
+    filterset_fields = ["approved", "condition", "item", "passage", "request"]
+
+    def get_queryset(self):
+        return selectors.generated_image_list(user=self.request.user)
+
+
+class GeneratedImageApproveView(APIView):
+    permission_classes = [IsCurator]
+
+    def post(self, request, pk):
+        image = get_object_or_404(GeneratedImage, pk=pk)
+        data = s.ApproveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.generated_image_approve(
+            image=image, approved=data.validated_data["approved"], user=request.user
+        )
+        return Response(s.GeneratedImageSerializer(image, context={"request": request}).data)
+
+
+class PassageDraftPromptView(APIView):
+    """Ask the configured LLM for a prompt draft of a passage (kept as the passage's draft)."""
+
+    permission_classes = [IsCurator]
+
+    def post(self, request, pk):
+        from heritage.models import GazetteerPassage
+
+        passage = get_object_or_404(GazetteerPassage, pk=pk)
+        try:
+            draft = services.passage_prompt_draft(passage=passage)
+        except PromptDraftRefused as exc:
+            return Response({"detail": str(exc), "refused": True}, status=422)
+        except PromptDraftError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response({"prompt_draft": draft, "passage": passage.pk})
