@@ -115,14 +115,10 @@ SCOPES: dict[str, ScopeSpec] = {
         root="evaluation.study",
         reverse=(
             ("evaluation.study", "evaluation.studyitem", "study"),
+            ("evaluation.study", "evaluation.assignment", "study"),
             ("evaluation.study", "evaluation.rating", "study"),
-            ("evaluation.studyitem", "evaluation.rating", "study_item"),
-            ("evaluation.studyitem", "evaluation.rating", "item"),
             ("evaluation.study", "evaluation.metricresult", "study"),
-            ("evaluation.studyitem", "evaluation.metricresult", "study_item"),
-            ("evaluation.study", "evaluation.studyreport", "study"),
-            ("generation.generationrequest", "generation.generatedimage", "request"),
-            _DATASET_EXAMPLES,
+            ("generation.generatedimage", "evaluation.memorisationcheck", "generated"),
             _IMAGE_ANNOTATIONS,
         ),
     ),
@@ -470,24 +466,14 @@ def readable_extras(graph: RecordGraph) -> dict[str, str]:
 
 
 def study_report(graph: RecordGraph) -> dict[str, Any] | None:
-    """The study's summary from evaluation's own reporting code, when that exists."""
-    study = graph.root if graph.spec.kind == "study" else None
-    if study is None:
+    """The study's report (means ± SD per condition and dimension) from evaluation's code."""
+    if graph.spec.kind != "study":
         return None
     try:
-        from evaluation import selectors as evaluation_selectors
+        from evaluation.selectors import study_report as evaluation_study_report
     except ImportError:
         return None
-    for name in ("study_report", "study_summary"):
-        func = getattr(evaluation_selectors, name, None)
-        if func is None:
-            continue
-        try:
-            report = func(study=study)
-        except TypeError:
-            report = func(study)
-        return json.loads(json.dumps(report, default=encode_value))
-    return None
+    return json.loads(json.dumps(evaluation_study_report(graph.root), default=encode_value))
 
 
 # --- the bag -----------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ REUSE_BY: dict[str, tuple[str, ...]] = {
     "heritage.motifterm": ("slug",),
     "generation.basemodel": ("name",),
 }
+# Fields reset on import because they are facts about an instance, not about the record:
+# this instance keeps its own default base model.
+IMPORT_OVERRIDES: dict[str, dict[str, Any]] = {"generation.basemodel": {"is_default": False}}
 CHUNK = 1024 * 1024
 
 
@@ -151,6 +154,7 @@ class _Importer:
             if existing is not None:
                 self.keys[key] = existing.pk
                 return
+        fields = {**fields, **IMPORT_OVERRIDES.get(label, {})}
         obj = model()
         auto_times: dict[str, Any] = {}
         for f in model._meta.concrete_fields:

@@ -27,4 +27,6 @@ def selftest(job: Job) -> dict:
     if job.params.get("fail"):
         raise RuntimeError(str(job.params["fail"]))
     return {"counted": steps}
+
+
 import archives.package_jobs  # noqa: E402,F401  fixity and BagIt export job kinds

@@ -1,12 +1,12 @@
 """API of the preservation layer: fixity runs, BagIt exports, validation and import.
 
-    POST /api/v1/archives/fixity/                  queue a fixity check (staff or curator)
-    GET  /api/v1/archives/fixity/                  last runs and the files that failed
-    POST /api/v1/archives/bags/                    {scope, target, format} -> 202 export + job
-    GET  /api/v1/archives/bags/<id>/               export status (job, archive sha256)
-    GET  /api/v1/archives/bags/<id>/download/      the tar or zip
-    POST /api/v1/archives/bags/validate/           multipart "file": 200 report | 400 problems
-    POST /api/v1/archives/bags/import/             multipart "file": 201 summary | 400 problems
+POST /api/v1/archives/fixity/                  queue a fixity check (staff or curator)
+GET  /api/v1/archives/fixity/                  last runs and the files that failed
+POST /api/v1/archives/bags/                    {scope, target, format} -> 202 export + job
+GET  /api/v1/archives/bags/<id>/               export status (job, archive sha256)
+GET  /api/v1/archives/bags/<id>/download/      the tar or zip
+POST /api/v1/archives/bags/validate/           multipart "file": 200 report | 400 problems
+POST /api/v1/archives/bags/import/             multipart "file": 201 summary | 400 problems
 """
 
 from __future__ import annotations
@@ -116,9 +116,7 @@ class FixityView(APIView):
 
     def post(self, request):
         job = fixity_enqueue(user=request.user, trigger="api")
-        return Response(
-            {"job": str(job.pk), "status": job.status}, status=status.HTTP_202_ACCEPTED
-        )
+        return Response({"job": str(job.pk), "status": job.status}, status=status.HTTP_202_ACCEPTED)
 
 
 class BagExportListView(APIView):

@@ -229,34 +229,27 @@ def _generation_events(b: _Builder) -> None:
 def _rating_events(b: _Builder) -> None:
     graph = b.graph
     for rating in graph.of("evaluation.rating"):
-        rater = None
-        for name in ("expert", "rater", "user"):
-            if getattr(rating, f"{name}_id", None):
-                rater = getattr(rating, name)
-                break
-        scores = {
-            f.name: getattr(rating, f.name)
-            for f in rating._meta.concrete_fields
-            if f.get_internal_type() in ("PositiveSmallIntegerField", "SmallIntegerField")
-            or f.name in ("score", "scores", "values")
-        }
         b.event(
             event_type="rating",
             identifier=f"rating:{rating.pk}",
-            when=getattr(rating, "created_at", None) or getattr(rating, "updated_at", None),
-            detail=f"expert rating {encode_value(scores)}",
-            agents=[(b.person(rater), "rater")],
-            sources=_rated_files(rating),
+            when=rating.updated_at or rating.created_at,
+            detail=f"expert score {rating.dimension} = {rating.score} (1-5)"
+            + (f"; comment: {rating.comment}" if rating.comment else ""),
+            agents=[(b.person(rating.expert), "rater")],
+            sources=_rated_files(rating.item),
         )
     for metric in graph.of("evaluation.metricresult"):
         b.event(
             event_type="metric calculation",
             identifier=f"metric:{metric.pk}",
-            when=getattr(metric, "created_at", None),
-            detail=f"automated metric {getattr(metric, 'metric', '')} = "
-            f"{getattr(metric, 'value', '')}",
+            when=metric.computed_at,
+            detail=(
+                f"{metric.condition}: MSE {metric.mse:.4f}, PSNR "
+                f"{'inf' if metric.psnr is None else f'{metric.psnr:.2f}'} dB, "
+                f"SSIM {metric.ssim:.4f} at {metric.width}x{metric.height}"
+            ),
             agents=[(b.software_agent("scikit-image"), "executing program")],
-            sources=_rated_files(metric),
+            sources=[_file_id(metric.generated.file), _file_id(metric.reference.original)],
         )
 
 
