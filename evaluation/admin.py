@@ -1,1 +1,60 @@
-"""Admin of the evaluation app."""
+"""Admin of the evaluation app (curators manage panels here; studies are read mostly)."""
+
+from django.contrib import admin
+
+from evaluation.models import (
+    Assignment,
+    MemorisationCheck,
+    MetricResult,
+    Panel,
+    Rating,
+    Study,
+    StudyItem,
+)
+
+
+@admin.register(Panel)
+class PanelAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at"]
+    filter_horizontal = ["members"]
+    search_fields = ["name"]
+
+
+class StudyItemInline(admin.TabularInline):
+    model = StudyItem
+    extra = 0
+    fields = ["token", "kind", "condition", "group", "generated", "reference"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["title", "panel", "status", "assignment_mode", "created_at"]
+    list_filter = ["status", "assignment_mode"]
+    readonly_fields = ["seed", "created_at", "closed_at"]
+    inlines = [StudyItemInline]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["study", "expert", "position", "item"]
+    list_filter = ["study"]
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["study", "item", "expert", "dimension", "score", "updated_at"]
+    list_filter = ["study", "dimension"]
+
+
+@admin.register(MetricResult)
+class MetricResultAdmin(admin.ModelAdmin):
+    list_display = ["generated", "reference", "condition", "mse", "psnr", "ssim", "study"]
+    list_filter = ["condition", "study"]
+
+
+@admin.register(MemorisationCheck)
+class MemorisationCheckAdmin(admin.ModelAdmin):
+    list_display = ["generated", "near_copy", "similarity", "hash_distance", "nearest"]
+    list_filter = ["near_copy"]

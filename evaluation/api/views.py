@@ -1,0 +1,188 @@
+"""Evaluation API: experts' items and ratings (blind), curators' studies, reports, metrics."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evaluation import selectors, services
+from evaluation.api import serializers as s
+from evaluation.models import Panel, Study, StudyItem
+from generation.models import GeneratedImage
+from heritage.models import ItemImage
+
+
+class IsCurator(permissions.BasePermission):
+    message = "curators only"
+
+    def has_permission(self, request, view) -> bool:
+        return selectors.user_is_curator(request.user)
+
+
+def _validation(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Experts: the studies they are on, with their progress. Curators: every study; POST
+    creates one (blind copies and per-expert random orders are made at once)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_queryset(self):
+        if selectors.user_is_curator(self.request.user):
+            return Study.objects.all()
+        return selectors.studies_for_expert(self.request.user)
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return s.StudyCreateSerializer
+        if selectors.user_is_curator(self.request.user):
+            return s.CuratorStudySerializer
+        return s.StudySerializer
+
+    def create(self, request, *args, **kwargs):
+        if not selectors.user_is_curator(request.user):
+            raise PermissionDenied("curators only")
+        data = s.StudyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        generated = list(GeneratedImage.objects.filter(pk__in=v["generated_image_ids"]))
+        missing = set(v["generated_image_ids"]) - {g.pk for g in generated}
+        refs = list(ItemImage.objects.filter(pk__in=v["reference_image_ids"]))
+        missing_refs = set(v["reference_image_ids"]) - {r.pk for r in refs}
+        if missing or missing_refs:
+            raise ValidationError(
+                {
+                    "generated_image_ids": sorted(missing),
+                    "reference_image_ids": sorted(missing_refs),
+                }
+            )
+        try:
+            study = services.study_create(
+                title=v["title"],
+                description=v["description"],
+                panel=v["panel"],
+                generated_images=generated,
+                reference_images=refs,
+                assignment_mode=v["assignment_mode"],
+                raters_per_item=v["raters_per_item"],
+                reference_condition=v["reference_condition"],
+                seed=v["seed"],
+                user=request.user,
+            )
+        except DjangoValidationError as exc:
+            raise _validation(exc) from None
+        out = s.CuratorStudySerializer(study, context={"request": request})
+        return Response(out.data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["get"])
+    def items(self, request, pk=None):
+        """The caller's own items in their own order (404 for a study they are not on)."""
+        study = selectors.study_for_expert(request.user, pk)
+        own = selectors.expert_ratings(study, request.user)
+        rows = [
+            s.ExpertItemSerializer.build(a, own.get(a.item_id, {}))
+            for a in selectors.expert_assignments(study, request.user)
+        ]
+        return Response({"study": study.pk, "status": study.status, "items": rows})
+
+
+class RatingSubmitView(APIView):
+    """POST {"scores": {"style_consistency": 4, ...}, "comments": {...}} for one item."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request, pk: int, token: str):
+        study = selectors.study_for_expert(request.user, pk)
+        item = StudyItem.objects.filter(study=study, token=token).first()
+        if item is None or not item.assignments.filter(expert=request.user).exists():
+            return Response({"detail": "no such item"}, status=status.HTTP_404_NOT_FOUND)
+        data = s.RatingSubmitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            ratings = services.rating_submit(
+                expert=request.user,
+                item=item,
+                scores=data.validated_data["scores"],
+                comments=data.validated_data.get("comments"),
+            )
+        except services.StudyClosed as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from None
+        except DjangoValidationError as exc:
+            raise _validation(exc) from None
+        return Response(
+            {"ratings": {r.dimension: {"score": r.score, "comment": r.comment} for r in ratings}}
+        )
+
+
+class StudyCloseView(APIView):
+    permission_classes = [IsCurator]
+
+    def post(self, request, pk: int):
+        study = get_object_or_404(Study, pk=pk)
+        if request.data.get("reopen"):
+            services.study_reopen(study=study)
+        else:
+            services.study_close(study=study)
+        return Response(s.CuratorStudySerializer(study, context={"request": request}).data)
+
+
+class StudyMetricsView(APIView):
+    """Queue the automated metrics (default queue); follow it at /api/v1/jobs/<id>/."""
+
+    permission_classes = [IsCurator]
+
+    def post(self, request, pk: int):
+        study = get_object_or_404(Study, pk=pk)
+        job = services.study_request_metrics(study=study, user=request.user)
+        return Response(
+            {"job": str(job.pk), "url": f"/api/v1/jobs/{job.pk}/"}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class StudyReportView(APIView):
+    """Table 2 (mean ± SD), agreement, Wilcoxon + Holm with bootstrap CIs, metrics, Spearman.
+    Query: ``sd_over=ratings|rater_means``, ``pair_by=group|rater_group``."""
+
+    permission_classes = [IsCurator]
+
+    def get(self, request, pk: int):
+        study = get_object_or_404(Study, pk=pk)
+        try:
+            data = selectors.study_report(
+                study,
+                sd_over=request.query_params.get("sd_over", "ratings"),
+                pair_by=request.query_params.get("pair_by", "group"),
+            )
+        except ValueError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(data)
+
+
+class NearCopyFlagsView(APIView):
+    """GET ?ids=1,2,3: the memorisation check of generated images (near copies flagged)."""
+
+    permission_classes = [IsCurator]
+
+    def get(self, request):
+        raw = request.query_params.get("ids", "")
+        try:
+            ids = [int(p) for p in raw.split(",") if p.strip()]
+        except ValueError:
+            raise ValidationError({"ids": "comma-separated generated image ids"}) from None
+        return Response({str(k): v for k, v in selectors.near_copy_flags(ids).items()})
+
+
+class PanelViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [IsCurator]
+    serializer_class = s.PanelSerializer
+    queryset = Panel.objects.all()

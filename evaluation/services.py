@@ -1,0 +1,502 @@
+"""Writes of the evaluation app: panels, studies (with blind copies and assignments), ratings,
+automated metrics and the memorisation check."""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from archives.jobqueue import job_enqueue, job_progress
+from archives.models import Job, StoredFile
+from archives.services import atomic_with_files, stored_file_read, stored_file_save
+from evaluation import metrics
+from evaluation.models import (
+    Assignment,
+    Dimension,
+    MemorisationCheck,
+    MetricResult,
+    Panel,
+    Rating,
+    Study,
+    StudyItem,
+)
+from generation.models import GeneratedImage
+from heritage.models import ItemImage, TrainingDataset
+
+EXPERT_GROUP = "expert"
+REFERENCE_CONDITION = "reference"
+
+
+class StudyClosed(PermissionDenied):
+    """Ratings can no longer change: the study is closed."""
+
+
+def _save(instance) -> None:
+    instance.full_clean()
+    instance.save()
+
+
+# --- panels -------------------------------------------------------------------------------
+
+
+def panel_create(
+    *, name: str, members: Iterable[User] = (), description: str = "", user=None
+) -> Panel:
+    members = list(members)
+    not_experts = [m.get_username() for m in members if not m.groups.filter(name=EXPERT_GROUP)]
+    if not_experts:
+        raise ValidationError({"members": f"not in the expert group: {', '.join(not_experts)}"})
+    with transaction.atomic():
+        panel = Panel(name=name, description=description)
+        if getattr(user, "is_authenticated", False):
+            panel.created_by = user
+        _save(panel)
+        panel.members.set(members)
+    return panel
+
+
+# --- studies ------------------------------------------------------------------------------
+
+
+def strip_image(data: bytes, size: tuple[int, int] | None = None) -> tuple[bytes, int, int]:
+    """Re-encode as a plain RGB PNG: no text chunks (A1111 parameters, provenance), no EXIF,
+    no ICC profile; optionally centre-cropped to ``size`` so references look like the rest."""
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        if size is not None and im.size != tuple(size):
+            im = ImageOps.fit(im, tuple(size), method=Image.Resampling.LANCZOS)
+        clean = Image.new("RGB", im.size)
+        clean.paste(im)  # a fresh image carries no .info from the source
+        buffer = io.BytesIO()
+        clean.save(buffer, format="PNG", optimize=False)
+        return buffer.getvalue(), clean.width, clean.height
+
+
+def _blind_copy(data: bytes, size: tuple[int, int] | None = None) -> tuple[StoredFile, int, int]:
+    png, width, height = strip_image(data, size)
+    # A random storage name: nothing about the source, condition or study in it.
+    name = f"evaluation/blind/{secrets.token_hex(16)}.png"
+    return stored_file_save(name=name, content=png, content_type="image/png"), width, height
+
+
+def _without_trigger(prompt: str, trigger: str) -> str:
+    if trigger and prompt.startswith(trigger):
+        prompt = prompt[len(trigger) :].lstrip(" ,")
+    return prompt
+
+
+def shown_prompt(image: GeneratedImage) -> str:
+    """The prompt experts see: the curator's words, without a LoRA trigger token (which would
+    tell LoRA images apart if only they carried it)."""
+    request = image.request
+    if request.prompt:
+        text = request.prompt
+    elif request.passage_id and request.passage.approved_prompt:
+        text = request.passage.approved_prompt
+    else:
+        text = image.prompt
+    run = request.training_run
+    return _without_trigger(text.strip(), run.trigger_token if run else "")
+
+
+def _group_key(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()[:300]
+
+
+def _reference_prompt(image: ItemImage) -> tuple[str, Any]:
+    passage = image.item.passages.exclude(approved_prompt="").first()
+    if passage:
+        return passage.approved_prompt, passage
+    title = image.item.title or {}
+    return title.get("en") or next(iter(title.values()), ""), None
+
+
+def _assign(
+    study: Study, experts: Sequence[User], items: Sequence[StudyItem], rng: random.Random
+) -> None:
+    """Every expert rates every item, or each prompt group goes to the ``raters_per_item``
+    least-loaded experts (so the same raters see both conditions of a prompt); then each
+    expert's items are shuffled with the study's seed and stored with their positions."""
+    per_expert: dict[int, list[StudyItem]] = defaultdict(list)
+    if study.assignment_mode == Study.AssignmentMode.ALL:
+        for expert in experts:
+            per_expert[expert.pk] = list(items)
+    else:
+        groups: dict[str, list[StudyItem]] = defaultdict(list)
+        for item in items:
+            groups[item.group].append(item)
+        keys = sorted(groups)
+        rng.shuffle(keys)
+        load = {e.pk: 0 for e in experts}
+        for key in keys:
+            ranked = sorted(load, key=lambda pk: (load[pk], rng.random()))
+            for pk in ranked[: study.raters_per_item]:
+                per_expert[pk].extend(groups[key])
+                load[pk] += len(groups[key])
+    rows = []
+    for expert in experts:
+        mine = list(per_expert[expert.pk])
+        rng.shuffle(mine)
+        rows += [
+            Assignment(study=study, expert=expert, item=item, position=i + 1)
+            for i, item in enumerate(mine)
+        ]
+    Assignment.objects.bulk_create(rows)
+
+
+def study_create(
+    *,
+    title: str,
+    panel: Panel,
+    generated_images: Iterable[GeneratedImage],
+    reference_images: Iterable[ItemImage] = (),
+    assignment_mode: str = Study.AssignmentMode.ALL,
+    raters_per_item: int = 3,
+    reference_condition: str = "base",
+    description: str = "",
+    seed: int | None = None,
+    user=None,
+) -> Study:
+    """A study of generated images (grouped by prompt, condition hidden) and optional real
+    reference images as calibration items; blind copies and per-expert orders are made here."""
+    generated = list(generated_images)
+    references = list(reference_images)
+    if not generated:
+        raise ValidationError({"generated_images": "a study needs at least one generated image"})
+    if len({g.pk for g in generated}) != len(generated):
+        raise ValidationError({"generated_images": "an image is listed twice"})
+    if len({r.pk for r in references}) != len(references):
+        raise ValidationError({"reference_images": "an image is listed twice"})
+    public = sorted(g.pk for g in generated if g.approved)
+    if public:
+        # Approved images are public with their condition: an expert could match them.
+        raise ValidationError(
+            {"generated_images": f"already approved for the kiosk (public): {public}"}
+        )
+    experts = list(panel.members.filter(groups__name=EXPERT_GROUP).order_by("pk"))
+    if not experts:
+        raise ValidationError({"panel": "the panel has no experts"})
+    if assignment_mode == Study.AssignmentMode.BALANCED and raters_per_item > len(experts):
+        raise ValidationError(
+            {
+                "raters_per_item": f"{raters_per_item} raters per item, but the panel has "
+                f"{len(experts)} experts"
+            }
+        )
+    seed = secrets.randbits(48) if seed is None else seed
+    rng = random.Random(seed)
+    # Serve every image at the generated images' most common size.
+    sizes = defaultdict(int)
+    for g in generated:
+        sizes[(g.width, g.height)] += 1
+    frame = max(sizes, key=sizes.get) if sizes else None
+    if frame is not None and 0 in frame:
+        frame = None
+
+    with atomic_with_files():
+        study = Study(
+            title=title,
+            description=description,
+            panel=panel,
+            assignment_mode=assignment_mode,
+            raters_per_item=raters_per_item,
+            reference_condition=reference_condition,
+            seed=seed,
+        )
+        if getattr(user, "is_authenticated", False):
+            study.created_by = user
+        _save(study)
+        items: list[StudyItem] = []
+        prompts_by_group: dict[str, str] = {}
+        for image in generated:
+            text = shown_prompt(image)
+            key = _group_key(text)
+            text = prompts_by_group.setdefault(key, text)  # one wording per group
+            blind, width, height = _blind_copy(stored_file_read(image.file))
+            item = StudyItem(
+                study=study,
+                kind=StudyItem.Kind.GENERATED,
+                generated=image,
+                condition=image.condition,
+                group=key,
+                prompt=text,
+                passage=image.passage or image.request.passage,
+                blind=blind,
+                width=width,
+                height=height,
+            )
+            _save(item)
+            items.append(item)
+        for image in references:
+            text, passage = _reference_prompt(image)
+            source = image.display if image.display_id else image.original
+            blind, width, height = _blind_copy(stored_file_read(source), frame)
+            item = StudyItem(
+                study=study,
+                kind=StudyItem.Kind.REFERENCE,
+                reference=image,
+                condition=REFERENCE_CONDITION,
+                group=f"reference:{image.pk}",
+                prompt=text,
+                passage=passage,
+                blind=blind,
+                width=width,
+                height=height,
+            )
+            _save(item)
+            items.append(item)
+        _assign(study, experts, items, rng)
+    return study
+
+
+def study_close(*, study: Study) -> Study:
+    study.status = Study.Status.CLOSED
+    study.closed_at = timezone.now()
+    _save(study)
+    return study
+
+
+def study_reopen(*, study: Study) -> Study:
+    study.status = Study.Status.OPEN
+    study.closed_at = None
+    _save(study)
+    return study
+
+
+# --- ratings ------------------------------------------------------------------------------
+
+
+def rating_submit(
+    *,
+    expert: User,
+    item: StudyItem,
+    scores: Mapping[str, int],
+    comments: Mapping[str, str] | None = None,
+) -> list[Rating]:
+    """Save an expert's scores of one item (any subset of the four dimensions).
+
+    Safe under concurrency: each (item, expert, dimension) row is updated, or inserted under a
+    savepoint; an insert that loses a race to the unique constraint becomes an update (last
+    write wins), so nothing is lost and nothing is duplicated. The first statement of the
+    transaction is a write, so SQLite takes its write lock up front instead of failing to
+    upgrade a read lock; on PostgreSQL the unique index serialises racing inserts.
+    """
+    comments = dict(comments or {})
+    if not Assignment.objects.filter(expert=expert, item=item).exists():
+        raise PermissionDenied("this item is not assigned to you")
+    if not scores:
+        raise ValidationError({"scores": "give at least one score"})
+    unknown = set(scores) - set(Dimension.values) | set(comments) - set(Dimension.values)
+    if unknown:
+        raise ValidationError({"scores": f"unknown dimension(s): {', '.join(sorted(unknown))}"})
+    clean: dict[str, tuple[int, str]] = {}
+    for dimension, score in scores.items():
+        try:
+            value = int(score)
+        except (TypeError, ValueError):
+            raise ValidationError({dimension: "the score must be a whole number 1-5"}) from None
+        if isinstance(score, float) and score != value:
+            raise ValidationError({dimension: "the score must be a whole number 1-5"})
+        candidate = Rating(
+            study_id=item.study_id,
+            item=item,
+            expert=expert,
+            dimension=dimension,
+            score=value,
+            comment=(comments.get(dimension) or "").strip(),
+        )
+        try:
+            candidate.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            raise ValidationError({dimension: exc.messages}) from None
+        clean[dimension] = (value, candidate.comment)
+
+    now = timezone.now()
+    with transaction.atomic():
+        for dimension, (value, comment) in sorted(clean.items()):
+            mine = Rating.objects.filter(item=item, expert=expert, dimension=dimension)
+            if mine.update(score=value, comment=comment, updated_at=now):
+                continue
+            try:
+                with transaction.atomic():
+                    Rating.objects.create(
+                        study_id=item.study_id,
+                        item=item,
+                        expert=expert,
+                        dimension=dimension,
+                        score=value,
+                        comment=comment,
+                    )
+            except IntegrityError:
+                mine.update(score=value, comment=comment, updated_at=now)
+        # Checked after the writes, inside the transaction: a close that committed first wins.
+        if not Study.objects.filter(pk=item.study_id, status=Study.Status.OPEN).exists():
+            raise StudyClosed("the study is closed; ratings can no longer change")
+    return list(Rating.objects.filter(item=item, expert=expert, dimension__in=list(clean)))
+
+
+# --- automated metrics --------------------------------------------------------------------
+
+
+def _rgb(stored: StoredFile, size: tuple[int, int] | None = None):
+    from PIL import Image
+
+    with Image.open(io.BytesIO(stored_file_read(stored))) as im:
+        return metrics.as_rgb_array(im, size)
+
+
+def references_of(image: GeneratedImage, study: Study | None = None) -> list[ItemImage]:
+    """The real images a generated image is compared with: its item's images, else the images
+    of its passage's items, else the study's reference (calibration) images."""
+    if image.item_id:
+        refs = list(ItemImage.objects.filter(item_id=image.item_id).select_related("original"))
+        if refs:
+            return refs
+    passage = image.passage or image.request.passage
+    if passage is not None:
+        refs = list(ItemImage.objects.filter(item__passages=passage).select_related("original"))
+        if refs:
+            return refs
+    if study is not None:
+        return [
+            si.reference
+            for si in study.items.filter(kind=StudyItem.Kind.REFERENCE).select_related(
+                "reference__original"
+            )
+        ]
+    return []
+
+
+def metric_results_compute(
+    *, study: Study, job: Job | None = None, progress=None
+) -> list[MetricResult]:
+    """MSE/PSNR/SSIM of every generated image of the study against its reference image(s),
+    each reference centre-cropped and resized to the generated image's size."""
+    items = list(
+        study.items.filter(kind=StudyItem.Kind.GENERATED).select_related(
+            "generated__file", "generated__request__passage"
+        )
+    )
+    results: list[MetricResult] = []
+    for n, item in enumerate(items):
+        image = item.generated
+        gen = _rgb(image.file)
+        size = (gen.shape[1], gen.shape[0])
+        refs = references_of(image, study)
+        if refs:
+            ref_arrays = [_rgb(r.display if r.display_id else r.original, size) for r in refs]
+            pairs = metrics.pair_metrics(np.stack([gen] * len(refs)), np.stack(ref_arrays))
+            with transaction.atomic():
+                for ref, pm in zip(refs, pairs, strict=True):
+                    row, _ = MetricResult.objects.update_or_create(
+                        study=study,
+                        generated=image,
+                        reference=ref,
+                        defaults={
+                            "condition": item.condition,
+                            "mse": pm.mse,
+                            "psnr": pm.psnr,
+                            "ssim": pm.ssim,
+                            "identical": pm.identical,
+                            "width": size[0],
+                            "height": size[1],
+                            "job": job,
+                        },
+                    )
+                    results.append(row)
+        if progress is not None:
+            progress((n + 1) / max(len(items), 1), f"metrics {n + 1}/{len(items)}")
+    return results
+
+
+def _training_dataset(image: GeneratedImage) -> TrainingDataset | None:
+    run = image.request.training_run
+    return run.dataset if run is not None else None
+
+
+def memorisation_check_images(
+    *,
+    generated_image_ids: Iterable[int],
+    ssim_threshold: float = metrics.NEAR_COPY_SSIM,
+    hash_threshold: int = metrics.NEAR_COPY_HASH,
+) -> dict[int, MemorisationCheck]:
+    """Nearest training image (the LoRA's dataset) for each generated image; near copies are
+    flagged. Images without a LoRA dataset are recorded as checked against nothing."""
+    from heritage.selectors import dataset_examples
+
+    images = list(
+        GeneratedImage.objects.filter(pk__in=list(generated_image_ids)).select_related(
+            "file", "request__training_run__dataset"
+        )
+    )
+    cache: dict[int, tuple[list, list, list]] = {}
+    out: dict[int, MemorisationCheck] = {}
+    for image in images:
+        dataset = _training_dataset(image)
+        if dataset is not None and dataset.pk not in cache:
+            examples = list(dataset_examples(dataset))
+            thumbs, hashes = [], []
+            for ex in examples:
+                arr = _rgb(ex.crop if ex.crop_id else ex.image.original)
+                thumbs.append(metrics.grey_thumbnail(arr))
+                hashes.append(metrics.dhash(arr))
+            cache[dataset.pk] = (examples, thumbs, hashes)
+        examples, thumbs, hashes = cache.get(dataset.pk if dataset else -1, ([], [], []))
+        arr = _rgb(image.file)
+        (match,) = metrics.nearest_training(
+            [metrics.grey_thumbnail(arr)],
+            thumbs,
+            generated_hashes=[metrics.dhash(arr)],
+            training_hashes=hashes,
+            ssim_threshold=ssim_threshold,
+            hash_threshold=hash_threshold,
+        )
+        check, _ = MemorisationCheck.objects.update_or_create(
+            generated=image,
+            defaults={
+                "dataset": dataset,
+                "nearest": examples[match.index] if match else None,
+                "similarity": match.ssim if match else None,
+                "hash_distance": match.hash_distance if match else None,
+                "near_copy": bool(match and match.near_copy),
+                "n_compared": len(examples),
+                "ssim_threshold": ssim_threshold,
+                "hash_threshold": hash_threshold,
+            },
+        )
+        out[image.pk] = check
+    return out
+
+
+def study_request_metrics(*, study: Study, user=None) -> Job:
+    """Queue the ``evaluation.metrics`` job (default queue) for a study."""
+    return job_enqueue(kind="evaluation.metrics", params={"study_id": study.pk}, user=user)
+
+
+def study_metrics_run(*, study: Study, job: Job) -> dict[str, Any]:
+    """The job's body: pair metrics, then the memorisation check of every generated image."""
+    results = metric_results_compute(
+        study=study, job=job, progress=lambda f, m: job_progress(job, 0.8 * f, m)
+    )
+    ids = list(study.items.filter(kind="generated").values_list("generated_id", flat=True))
+    checks = memorisation_check_images(generated_image_ids=ids)
+    job_progress(job, 1.0, "memorisation check done")
+    return {
+        "study_id": study.pk,
+        "pairs": len(results),
+        "checked": len(checks),
+        "near_copies": sorted(pk for pk, c in checks.items() if c.near_copy),
+    }
