@@ -19,6 +19,7 @@ from archives.bagit_validate import BagLimits, BagRefused, bag_validate
 from archives.models import BagImport, StoredFile
 from heritage.models import Collection, HeritageItem
 from tests.archives.bagtools import small_catalogue, storage_names
+from tests.conftest import make_user
 
 
 def make_bag_folder(tmp_path: Path, name: str = "bag1") -> Path:
@@ -206,3 +207,38 @@ def test_refused_bags_write_nothing(tmp_path):
         call_command("validate_bag", str(tampered))
     with pytest.raises(CommandError):
         call_command("import_bag", str(tampered))
+
+
+@pytest.mark.django_db
+def test_validate_api_and_page_list_the_problems(tmp_path, client):
+    folder = make_bag_folder(tmp_path)
+    (folder / "data" / "b.txt").write_text("changed\n")
+    bad = tar_of(folder, tmp_path / "bad.tar", [(tar_info("../escape"), b"x")])
+    client.force_login(make_user("keeper", is_staff=True))
+
+    with open(bad, "rb") as upload:
+        response = client.post("/api/v1/archives/bags/validate/", {"file": upload})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["valid"] is False
+    assert any("path traversal" in p for p in body["problems"])
+
+    with open(bad, "rb") as upload:
+        response = client.post("/api/v1/archives/bags/import/", {"file": upload})
+    assert response.status_code == 400 and response.json()["imported"] is False
+
+    with open(bad, "rb") as upload:
+        page = client.post("/archives/validate/", {"file": upload})
+    assert page.status_code == 400
+    assert "path traversal" in page.content.decode()
+    assert client.get("/archives/validate/").status_code == 200
+    assert not StoredFile.objects.exists() and not BagImport.objects.exists()
+
+
+@pytest.mark.django_db
+def test_import_is_for_staff_only(client):
+    client.force_login(make_user("cur", "curator"))
+    assert client.get("/archives/").status_code == 200
+    assert client.get("/archives/import/").status_code == 403
+    response = client.post("/api/v1/archives/bags/import/", {})
+    assert response.status_code == 403
