@@ -129,6 +129,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+if ATELIER_ENV == "test":
+    # Password hashing is deliberately slow; the suite creates many users on 2 cores.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh", "中文"), ("ug", "ئۇيغۇرچە")]
 LANGUAGES_BIDI = ["ug", "ar", "he", "fa", "ur"]
