@@ -75,7 +75,7 @@ UI: dict[str, dict[str, str]] = {
         "zh": "导览将在以下时间后回到开始页面：",
         "ug": "كۆرگەزمە باشلىنىشقا قايتىدۇ:",
     },
-    "seconds": {"en": "seconds", "zh": "秒", "ug": "سېكۇنت"},
+    "seconds": {"en": "seconds.", "zh": "秒。", "ug": "سېكۇنت."},
     "continue": {"en": "Continue", "zh": "继续浏览", "ug": "داۋاملاشتۇرۇش"},
     "image_of": {"en": "Image of", "zh": "图像：", "ug": "رەسىم:"},
     "empty": {"en": "Nothing here yet.", "zh": "暂无内容。", "ug": "تېخى ھېچنېمە يوق."},

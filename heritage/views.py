@@ -190,6 +190,7 @@ def item(request, pk: int):
             "src": image.display_url,
             "width": image.display_width,
             "height": image.display_height,
+            "aspect": round(image.display_width / image.display_height, 4),
         }
     return render(
         request,

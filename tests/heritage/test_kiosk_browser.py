@@ -1,0 +1,170 @@
+"""The kiosk in Debian's Chromium (Playwright): browse, language switch, idle reset, pause.
+
+Screenshots go to test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright beside live_server
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, has_touch=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"kiosk-{name}.png"), full_page=True)
+
+
+def assert_targets_large(page) -> None:
+    sizes = page.eval_on_selector_all(
+        ".kiosk-button, .card, #idle-continue",
+        "els => els.filter(e => e.offsetParent !== null).map(e => {"
+        " const r = e.getBoundingClientRect();"
+        " return [e.textContent.trim(), r.width, r.height]; })",
+    )
+    assert sizes
+    small = [s for s in sizes if s[1] < 44 or s[2] < 44]
+    assert not small, f"touch targets under 44px: {small}"
+
+
+def test_browse_to_an_item(page, live_server, catalogue):
+    page.goto(live_server.url + "/")
+    assert page.locator(".attract-slide.is-current img").is_visible()
+    shot(page, "attract")
+    page.get_by_test_id("begin").click()
+    page.wait_for_url("**/browse/")
+    assert_targets_large(page)
+    shot(page, "browse")
+    page.get_by_test_id("collection-atlas").click()
+    page.wait_for_url("**/collections/atlas/")
+    assert page.get_by_test_id("item-card").count() == 3
+    page.get_by_test_id("item-card").first.click()
+    page.wait_for_url("**/items/*/")
+    assert page.locator("h1").inner_text() == "Atlas pattern 0"
+    region = page.get_by_test_id("region").first
+    assert region.is_visible()
+    image_box = page.locator(".annotated-image img").bounding_box()
+    box = region.bounding_box()
+    # (2, 2, 10, 10) on a 40x32 original: a quarter of the width, near the top-left corner.
+    assert abs(box["width"] - image_box["width"] / 4) < 8
+    assert box["x"] - image_box["x"] < image_box["width"] * 0.1
+    toggle = page.locator(".region-toggle").first
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "true"
+    assert "is-active" in (region.get_attribute("class") or "")
+    assert_targets_large(page)
+    shot(page, "item")
+    # Search from the bar.
+    page.get_by_test_id("nav-search").click()
+    page.fill("#search-q", "comb")
+    page.get_by_test_id("search-submit").click()
+    assert page.get_by_test_id("item-card").count() == 1
+
+
+def test_language_switch_mirrors_for_uyghur(page, live_server, catalogue):
+    page.goto(live_server.url + "/browse/")
+    assert page.locator("html").get_attribute("dir") == "ltr"
+    ltr_lang_x = page.locator(".kiosk-lang").bounding_box()["x"]
+    page.get_by_test_id("lang-zh").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "zh"
+    assert "艾德莱斯绸" in page.get_by_test_id("collection-atlas").inner_text()
+    shot(page, "browse-zh")
+    page.get_by_test_id("lang-ug").click()
+    page.wait_for_load_state()
+    html = page.locator("html")
+    assert html.get_attribute("dir") == "rtl" and html.get_attribute("lang") == "ug"
+    assert page.get_by_test_id("lang-ug").get_attribute("aria-pressed") == "true"
+    # The layout mirrors: the language buttons move from the right edge to the left edge.
+    rtl_lang_x = page.locator(".kiosk-lang").bounding_box()["x"]
+    assert rtl_lang_x < ltr_lang_x
+    nav_x = page.locator(".kiosk-nav").bounding_box()["x"]
+    assert nav_x > rtl_lang_x
+    assert "ئەتلەس" in page.get_by_test_id("collection-atlas").inner_text()
+    shot(page, "browse-ug")
+    page.goto(live_server.url + f"/items/{catalogue['items'][0].pk}/")
+    assert page.locator("h1").inner_text() == "Atlas pattern 0"  # English fallback
+    shot(page, "item-ug")
+
+
+def test_idle_warning_continue_and_reset(page, live_server, catalogue, settings):
+    settings.ATELIER_KIOSK_IDLE_SECONDS = 2
+    settings.ATELIER_KIOSK_WARNING_SECONDS = 20
+    page.clock.install()
+    page.goto(live_server.url + "/browse/")
+    page.get_by_test_id("lang-zh").click()
+    page.wait_for_load_state()
+    dialog = page.locator("#idle-dialog")
+    assert dialog.is_hidden()
+    page.clock.run_for(2500)
+    assert dialog.is_visible()
+    assert int(page.locator("#idle-count").inner_text()) == 20  # WCAG 2.2.1: at least 20 s
+    assert page.evaluate("document.activeElement.id") == "idle-continue"
+    shot(page, "idle-warning")
+    page.get_by_role("button", name="继续浏览").click()
+    assert dialog.is_hidden()
+    page.clock.run_for(1000)
+    assert dialog.is_hidden() and "/browse/" in page.url
+    page.clock.run_for(2000)
+    assert dialog.is_visible()
+    page.clock.run_for(10_000)
+    assert dialog.is_visible() and 8 <= int(page.locator("#idle-count").inner_text()) <= 12
+    with page.expect_navigation():
+        page.clock.run_for(11_000)
+    page.wait_for_url(live_server.url + "/")
+    assert page.locator(".attract").is_visible()
+    # The reset forgot the visitor's language.
+    assert page.locator("html").get_attribute("lang") == "en"
+    shot(page, "after-reset")
+
+
+def test_attract_loop_can_be_paused(page, live_server, catalogue):
+    page.clock.install()
+    page.goto(live_server.url + "/")
+    body = page.locator("body")
+    assert body.get_attribute("data-slide") == "0"
+    page.clock.run_for(6500)
+    assert body.get_attribute("data-slide") == "1"
+    pause = page.locator("#attract-pause")
+    pause.click()
+    assert pause.get_attribute("aria-pressed") == "true"
+    page.clock.run_for(20_000)
+    assert body.get_attribute("data-slide") == "1"
+    pause.click()
+    page.clock.run_for(6500)
+    assert body.get_attribute("data-slide") == "2"
