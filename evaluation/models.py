@@ -61,8 +61,13 @@ class Study(models.Model):
         ALL = "all", "every expert rates every item"
         BALANCED = "balanced", "balanced subset, at least 3 raters per item"
 
+    # Title and description are for curators (they may name the models); experts see
+    # ``expert_label`` and ``instructions`` only.
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True)
+    instructions = models.TextField(
+        blank=True, help_text="Shown to experts: must not name models or conditions."
+    )
     panel = models.ForeignKey(Panel, on_delete=models.PROTECT, related_name="studies")
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
@@ -93,6 +98,10 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def expert_label(self) -> str:
+        return f"Rating study {self.pk}"
 
     @property
     def is_open(self) -> bool:

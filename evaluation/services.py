@@ -167,6 +167,7 @@ def study_create(
     raters_per_item: int = 3,
     reference_condition: str = "base",
     description: str = "",
+    instructions: str = "",
     seed: int | None = None,
     user=None,
 ) -> Study:
@@ -210,6 +211,7 @@ def study_create(
         study = Study(
             title=title,
             description=description,
+            instructions=instructions,
             panel=panel,
             assignment_mode=assignment_mode,
             raters_per_item=raters_per_item,

@@ -306,6 +306,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
                 raters_per_item=int(request.POST.get("raters_per_item") or 3),
                 reference_condition=request.POST.get("reference_condition", "base") or "base",
                 description=request.POST.get("description", ""),
+                instructions=request.POST.get("instructions", ""),
                 user=request.user,
             )
         except (ValidationError, ValueError) as exc:

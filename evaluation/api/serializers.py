@@ -9,12 +9,15 @@ from evaluation.models import Dimension, Panel, Study
 
 
 class StudySerializer(serializers.ModelSerializer):
+    """What an expert sees of a study: never the curator's title (it may name the models)."""
+
+    label = serializers.CharField(source="expert_label", read_only=True)
     assigned = serializers.SerializerMethodField()
     rated = serializers.SerializerMethodField()
 
     class Meta:
         model = Study
-        fields = ["id", "title", "description", "status", "assigned", "rated"]
+        fields = ["id", "label", "instructions", "status", "assigned", "rated"]
 
     def _progress(self, study):
         from evaluation.selectors import expert_progress
@@ -35,6 +38,8 @@ class CuratorStudySerializer(StudySerializer):
     class Meta(StudySerializer.Meta):
         fields = [
             *StudySerializer.Meta.fields,
+            "title",
+            "description",
             "panel",
             "assignment_mode",
             "raters_per_item",
@@ -102,6 +107,7 @@ class RatingSubmitSerializer(serializers.Serializer):
 class StudyCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=300)
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
     panel = serializers.PrimaryKeyRelatedField(queryset=Panel.objects.all())
     generated_image_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1)
     reference_image_ids = serializers.ListField(

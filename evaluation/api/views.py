@@ -68,6 +68,7 @@ class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             study = services.study_create(
                 title=v["title"],
                 description=v["description"],
+                instructions=v["instructions"],
                 panel=v["panel"],
                 generated_images=generated,
                 reference_images=refs,
