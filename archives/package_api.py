@@ -98,8 +98,13 @@ class BagExportRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=["tar", "zip"], default="tar")
 
 
+class BagUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The bag as a tar or zip archive.")
+
+
 class FixityView(APIView):
     permission_classes = [IsArchivist]
+    serializer_class = FixityEventSerializer
 
     def get(self, request):
         problems, count = fixity_problems()
@@ -121,6 +126,7 @@ class FixityView(APIView):
 
 class BagExportListView(APIView):
     permission_classes = [IsArchivist]
+    serializer_class = BagExportSerializer
 
     def get(self, request):
         exports = BagExport.objects.select_related("job", "archive")[:50]
@@ -143,6 +149,7 @@ class BagExportListView(APIView):
 
 class BagExportDetailView(APIView):
     permission_classes = [IsArchivist]
+    serializer_class = BagExportSerializer
 
     def get(self, request, pk):
         export = get_object_or_404(BagExport.objects.select_related("job", "archive"), pk=pk)
@@ -151,6 +158,7 @@ class BagExportDetailView(APIView):
 
 class BagExportDownloadView(APIView):
     permission_classes = [IsArchivist]
+    serializer_class = BagExportSerializer
 
     def get(self, request, pk):
         export = get_object_or_404(BagExport.objects.select_related("archive"), pk=pk)
@@ -184,6 +192,7 @@ def _uploaded(request):
 class BagValidateView(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
+    serializer_class = BagUploadSerializer
 
     def post(self, request):
         try:
@@ -205,6 +214,7 @@ class BagValidateView(APIView):
 class BagImportView(APIView):
     permission_classes = [IsStaff]
     parser_classes = [MultiPartParser, FormParser]
+    serializer_class = BagUploadSerializer
 
     def post(self, request):
         try:
