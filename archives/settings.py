@@ -148,8 +148,28 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
 # Every file goes through the storage API so workers on other hosts see the same files.
 # ATELIER_STORAGE=s3 uses django-storages (AWS_* variables) for S3-compatible storage.
-if os.environ.get("ATELIER_STORAGE", "filesystem") == "s3":
-    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+# Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (read by django-storages).
+ATELIER_STORAGE = os.environ.get("ATELIER_STORAGE", "filesystem")
+if ATELIER_STORAGE not in {"filesystem", "s3"}:
+    raise ImproperlyConfigured("ATELIER_STORAGE must be filesystem or s3")
+if ATELIER_STORAGE == "s3":
+    if not os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("ATELIER_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,  # MinIO, Ceph, ...
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "location": os.environ.get("AWS_LOCATION", ""),
+            "custom_domain": os.environ.get("AWS_S3_CUSTOM_DOMAIN") or None,
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "querystring_auth": env_bool("AWS_QUERYSTRING_AUTH", True),
+            # Stored files are checksummed records: never overwrite one silently.
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
 else:
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -229,3 +229,39 @@ def test_atelier_run_starts_everything_prints_logins_once_and_stops_cleanly(run_
     again.send_signal(signal.SIGTERM)
     rest, _ = again.communicate(timeout=60)
     assert again.returncode == 0, rest
+
+
+S3_PROBE = r"""
+import django, json
+django.setup()
+from django.core.files.storage import storages
+s = storages["default"]
+print(json.dumps({"class": type(s).__name__,
+  "bucket": s.bucket_name, "endpoint": s.endpoint_url, "overwrite": s.file_overwrite}))
+"""
+
+
+def test_s3_storage_is_configured_from_the_environment(tmp_path):
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="archives.settings",
+        ATELIER_VAR_DIR=str(tmp_path),
+        ATELIER_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="museum-files",
+        AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+        AWS_ACCESS_KEY_ID="key",
+        AWS_SECRET_ACCESS_KEY="secret",
+    )
+    probe = [sys.executable, "-c", S3_PROBE]
+    result = subprocess.run(probe, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "class": "S3Storage",
+        "bucket": "museum-files",
+        "endpoint": "http://127.0.0.1:9000",
+        "overwrite": False,
+    }
+    del env["AWS_STORAGE_BUCKET_NAME"]
+    result = subprocess.run(probe, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "AWS_STORAGE_BUCKET_NAME" in result.stderr
