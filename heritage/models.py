@@ -321,3 +321,16 @@ class TrainingExample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset} #{self.image_id}: {self.caption[:40]}"
+
+
+class CatalogueState(models.Model):
+    """One row whose ``version`` goes up on every catalogue write (see heritage/signals.py).
+
+    Public API responses are cached under the version, so any change is seen at once by every
+    process without a shared cache.
+    """
+
+    version = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catalogue version {self.version}"

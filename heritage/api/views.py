@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import django_filters
+from django.core.cache import cache
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -25,6 +28,7 @@ from heritage.models import (
     SemioticAnnotation,
 )
 from heritage.selectors import user_is_curator
+from heritage.signals import catalogue_version
 
 
 class IsCuratorOrReadOnly(permissions.BasePermission):
@@ -58,9 +62,42 @@ class CachedReadMixin:
 
 
 class CatalogueViewSet(CachedReadMixin, viewsets.GenericViewSet):
+    """Anonymous GETs are cached by URL under the catalogue version (heritage/signals.py): any
+    write bumps the version, so no response outlives the data it shows."""
+
     permission_classes = [IsCuratorOrReadOnly]
     pagination_class = CataloguePagination
     http_method_names = ["get", "post", "patch", "head", "options"]
+    response_cache_seconds = 300
+
+    def _cache_key(self, request) -> str | None:
+        if request.method != "GET" or "Authorization" in request.headers:
+            return None
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return None
+        path = hashlib.sha256(
+            f"{request.get_full_path()}|{request.headers.get('Accept', '')}".encode()
+        ).hexdigest()
+        return f"heritage-api:{catalogue_version()}:{path}"
+
+    def dispatch(self, request, *args, **kwargs):
+        key = self._cache_key(request)
+        if key is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                content, content_type = hit
+                response = HttpResponse(content, content_type=content_type)
+                patch_cache_control(response, public=True, max_age=self.public_max_age)
+                patch_vary_headers(response, ["Accept", "Authorization", "Cookie"])
+                return response
+        response = super().dispatch(request, *args, **kwargs)
+        if key is not None and response.status_code == 200 and hasattr(response, "render"):
+            response.render()
+            cache.set(
+                key, (response.content, response["Content-Type"]), self.response_cache_seconds
+            )
+        return response
 
 
 # --- filters ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def anon():
 @pytest.fixture
 def curator_client(curator):
     client = APIClient()
-    client.force_authenticate(curator)
+    client.force_login(curator)
     return client
 
 
@@ -113,7 +113,7 @@ def test_writes_need_a_curator(anon, catalogue):
     payload = {"accession_number": "N-1", "collection": "atlas", "title": {"en": "New"}}
     assert anon.post("/api/v1/items/", payload, format="json").status_code in (401, 403)
     visitor = APIClient()
-    visitor.force_authenticate(make_user("visitor"))
+    visitor.force_login(make_user("visitor"))
     assert visitor.post("/api/v1/items/", payload, format="json").status_code == 403
     assert not HeritageItem.objects.filter(accession_number="N-1").exists()
 
@@ -262,3 +262,17 @@ def test_openapi_schema_documents_the_catalogue(anon):
         assert path in schema["paths"]
     params = {p["name"] for p in schema["paths"]["/api/v1/items/"]["get"]["parameters"]}
     assert {"collection", "category", "motif", "q", "page", "page_size"} <= params
+
+
+def test_anonymous_reads_are_cached_until_the_catalogue_changes(
+    anon, catalogue, django_assert_num_queries
+):
+    url = f"/api/v1/items/{catalogue['items'][0].pk}/"
+    first = anon.get(url).json()
+    with django_assert_num_queries(1):  # the catalogue version only
+        assert anon.get(url).json() == first
+    services.item_update(item=catalogue["items"][0], place="Khotan")
+    assert anon.get(url).json()["place"] == "Khotan"
+    token_client = APIClient()
+    token_client.credentials(HTTP_AUTHORIZATION="Token nonsense")
+    assert token_client.get(url).status_code in (401, 403)  # never answered from the cache

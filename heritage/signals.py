@@ -1,0 +1,39 @@
+"""Bump the catalogue version on every write, so cached public API responses go stale at once."""
+
+from __future__ import annotations
+
+from django.db.models import F
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from heritage import models as m
+
+WATCHED = (
+    m.Collection,
+    m.HeritageItem,
+    m.ItemImage,
+    m.MotifTerm,
+    m.SemioticAnnotation,
+    m.GazetteerPassage,
+    m.TrainingDataset,
+    m.TrainingExample,
+)
+
+
+def catalogue_version_bump(**kwargs) -> None:
+    # Inside the writer's transaction: a rollback takes the bump back too.
+    if not m.CatalogueState.objects.filter(pk=1).update(version=F("version") + 1):
+        m.CatalogueState.objects.get_or_create(pk=1, defaults={"version": 1})
+
+
+def catalogue_version() -> int:
+    return m.CatalogueState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+def connect() -> None:
+    for model in WATCHED:
+        post_save.connect(catalogue_version_bump, sender=model, dispatch_uid=f"cv-save-{model}")
+        post_delete.connect(catalogue_version_bump, sender=model, dispatch_uid=f"cv-del-{model}")
+    for through in (m.SemioticAnnotation.motifs.through, m.GazetteerPassage.items.through):
+        m2m_changed.connect(
+            catalogue_version_bump, sender=through, dispatch_uid=f"cv-m2m-{through}"
+        )
