@@ -158,17 +158,27 @@ def worker_is_local(worker_name: str) -> bool:
 
 
 def job_enqueue(
-    *, kind: str, params: dict[str, Any] | None = None, user=None, max_attempts: int = 3
+    *,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    user=None,
+    max_attempts: int = 3,
+    timeout: int | None = None,
 ) -> Job:
-    """Create the Job row and push its id to RQ once the surrounding transaction commits."""
+    """Create the Job row and push its id to RQ once the surrounding transaction commits.
+
+    ``timeout`` (seconds) overrides the kind's own limit for this one job.
+    """
     spec = job_kind(kind)
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
+    if timeout is not None and timeout < 1:
+        raise ValueError("timeout must be at least 1 second")
     job = Job.objects.create(
         kind=kind,
         queue=spec.queue,
         params=params or {},
-        timeout=spec.timeout,
+        timeout=timeout or spec.timeout,
         max_attempts=max_attempts,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )

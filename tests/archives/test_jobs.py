@@ -63,6 +63,18 @@ def test_a_failing_handler_records_the_error_with_its_traceback(start_worker, re
     assert failed.message == "failed: disk on fire"
 
 
+def test_each_kind_has_its_timeout_and_an_overrun_fails_the_job(start_worker, redis_conn):
+    from archives.jobqueue import job_kind
+
+    assert job_kind("archives.selftest").timeout == 120
+    assert job_enqueue(kind="archives.selftest").timeout == 120
+    job = job_enqueue(kind="archives.selftest", params={"steps": 100, "sleep": 0.1}, timeout=1)
+    start_worker(("default",))
+    failed = wait_for(lambda: status_of(job).status == Job.Status.FAILED and status_of(job))
+    assert failed.message == "failed: timed out after 1 s"
+    assert failed.progress < 1
+
+
 def _start_long_job_and_kill_its_worker(start_worker, **enqueue) -> Job:
     job = job_enqueue(kind="archives.selftest", params={"steps": 200, "sleep": 0.1}, **enqueue)
     worker = start_worker(("default",))
