@@ -164,7 +164,7 @@ def load_base_pipeline(base: BaseSpec):
 
     refuse_pickle(base.path)
     device, dtype = torch_device()
-    pipe = load_local(base.path, torch_dtype=dtype).to(device)
+    pipe = load_local(base.path, dtype=dtype).to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
