@@ -81,11 +81,12 @@ def mse_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty(n, dtype=np.float64)
     for i in range(n):
         if a.dtype == np.uint8 and b.dtype == np.uint8:
-            d = a[i].astype(np.int64).ravel() - b[i].astype(np.int64).ravel()
-            out[i] = float(np.dot(d, d)) / d.size  # exact integer sum of squares
+            # int16 difference, float64 dot: every partial sum is an integer below 2**53, so
+            # the sum of squares is exact and BLAS does it.
+            d = np.subtract(a[i], b[i], dtype=np.int16).ravel().astype(np.float64)
         else:
-            d = a[i].astype(np.float64) - b[i].astype(np.float64)
-            out[i] = float(np.mean(d * d))
+            d = (a[i].astype(np.float64) - b[i].astype(np.float64)).ravel()
+        out[i] = float(np.dot(d, d)) / d.size
     return out
 
 

@@ -1,0 +1,46 @@
+"""The evaluation.metrics job through a real worker process on the default queue."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from archives.models import Job
+from evaluation import selectors, services
+from evaluation.models import MemorisationCheck, MetricResult, Panel
+from tests.conftest import make_user, wait_for
+from tests.evaluation.conftest import make_world
+
+
+@pytest.mark.worker
+def test_metrics_job_runs_on_a_real_worker(start_worker):
+    world = make_world(tag="w", near_copy_seed=0)
+    expert = make_user("wexp", "expert")
+    curator = make_user("wcur", "curator")
+    panel = Panel.objects.create(name="worker panel")
+    panel.members.set([expert])
+    study = services.study_create(title="w", panel=panel, generated_images=world.images, seed=1)
+    worker = start_worker(("default",))
+    c = Client()
+    c.force_login(curator)
+    response = c.post(f"/api/v1/evaluation/studies/{study.pk}/metrics/")
+    assert response.status_code == 202
+    job_id = response.json()["job"]
+
+    def finished():
+        job = Job.objects.get(pk=job_id)
+        return job if job.status in ("succeeded", "failed", "cancelled") else None
+
+    job = wait_for(finished, timeout=120, message=f"job did not finish:\n{worker.output()}")
+    assert job.status == "succeeded", job.error
+    assert job.queue == "default" and job.kind == "evaluation.metrics"
+    assert job.progress == 1.0
+    copy = next(g for g in world.images if g.condition == "lora" and g.seed == 0)
+    assert job.result["near_copies"] == [copy.pk]
+    assert MetricResult.objects.filter(study=study).count() == 4 * 4
+    assert MemorisationCheck.objects.count() == 4
+    flags = selectors.near_copy_flags([g.pk for g in world.images])
+    assert [pk for pk, f in flags.items() if f["near_copy"]] == [copy.pk]
+    report = c.get(f"/api/v1/evaluation/studies/{study.pk}/report/").json()
+    assert report["near_copies"] == [copy.pk]
+    assert {m["condition"] for m in report["metrics"]} == {"base", "lora"}
