@@ -193,7 +193,7 @@ def write_sd15_config_dir(out_dir: str | Path) -> Path:
 def load_base_pipeline(
     path: str | Path,
     *,
-    torch_dtype: Any = None,
+    dtype: Any = None,
     config_dir: str | Path | None = None,
 ):
     """A StableDiffusionPipeline from a local base model, never from a hub.
@@ -207,9 +207,9 @@ def load_base_pipeline(
     from generation.diffusion.tokenizer import load_tokenizer
 
     kind = base_model_kind(path)
-    dtype = torch_dtype or torch.float32
+    dtype = dtype or torch.float32
     common = {
-        "torch_dtype": dtype,
+        "dtype": dtype,
         "local_files_only": True,
         "safety_checker": None,
         "feature_extractor": None,

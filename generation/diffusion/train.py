@@ -517,6 +517,51 @@ def train_lora(
     )
 
 
+def evaluation_loss(
+    pipe: Any,
+    examples: Sequence[Example],
+    *,
+    resolution: int,
+    seed: int = 0,
+    timesteps: Sequence[int] = (100, 300, 500, 700, 900),
+    trigger_token: str = "",
+) -> float:
+    """The denoising loss of ``pipe`` (with or without a LoRA loaded) on ``examples`` at fixed
+    timesteps with fixed noise: the same number for the same weights, so runs and sweep cells
+    compare without the noise of the per-step training loss."""
+    import torch
+    import torch.nn.functional as F
+
+    scheduler = _ddpm_scheduler(pipe.scheduler.config)
+    generator = torch.Generator().manual_seed(seed)
+    device, dtype = pipe.unet.device, pipe.unet.dtype
+    losses = []
+    with torch.no_grad():
+        for image, caption in examples:
+            pixels = _load_image(image, resolution)[None].to(device, dtype)
+            latents = pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
+            ids = pipe.tokenizer(
+                [apply_trigger(caption, trigger_token)],
+                padding="max_length",
+                max_length=pipe.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids.to(device)
+            hidden = pipe.text_encoder(ids, return_dict=False)[0]
+            for t in timesteps:
+                noise = torch.randn(latents.shape, generator=generator).to(device, dtype)
+                step = torch.tensor([t], device=device)
+                noisy = scheduler.add_noise(latents, noise, step)
+                pred = pipe.unet(noisy, step, hidden, return_dict=False)[0]
+                target = (
+                    scheduler.get_velocity(latents, noise, step)
+                    if scheduler.config.prediction_type == "v_prediction"
+                    else noise
+                )
+                losses.append(F.mse_loss(pred.float(), target.float()).item())
+    return float(sum(losses) / len(losses))
+
+
 # --- helpers, in the order the loop uses them ---
 
 
@@ -654,7 +699,10 @@ def _save_checkpoint(
     opt_state = optimizer.state_dict()
     scalars: dict[str, dict[str, Any]] = {}
     for index, values in opt_state["state"].items():
-        for key, value in values.items():
+        flat = dict(values)
+        for key in [k for k, v in values.items() if isinstance(v, dict)]:
+            flat.update(flat.pop(key))  # bitsandbytes nests its 8-bit state; it loads flat too
+        for key, value in flat.items():
             if torch.is_tensor(value):
                 tensors[f"optim.{index}.{key}"] = value.detach().cpu().contiguous()
             else:
