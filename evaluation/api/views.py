@@ -60,8 +60,8 @@ class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         if missing or missing_refs:
             raise ValidationError(
                 {
-                    "generated_image_ids": sorted(missing),
-                    "reference_image_ids": sorted(missing_refs),
+                    "generated_image_ids": [f"no such image: {i}" for i in sorted(missing)],
+                    "reference_image_ids": [f"no such image: {i}" for i in sorted(missing_refs)],
                 }
             )
         try:

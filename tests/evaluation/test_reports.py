@@ -48,7 +48,7 @@ def rated(db):
 
 
 def test_table2_values_by_hand(rated):
-    world, study, _ = rated
+    _world, study, _ = rated
     report = selectors.study_report(study, sd_over="ratings", n_boot=2000)
     assert report["conditions"] == ["base", "lora", "reference"]
     style = next(r for r in report["table"] if r["dimension"] == "style_consistency")
@@ -75,7 +75,7 @@ def test_table2_values_by_hand(rated):
 
 
 def test_report_page_api_and_exports(rated):
-    _, study, experts = rated
+    _, study, _experts = rated
     curator = make_user("cur", "curator")
     c = Client()
     c.force_login(curator)

@@ -349,3 +349,47 @@ def test_many_simultaneous_submissions_lose_none_and_duplicate_none():
         for it in items:
             scores = set(Rating.objects.filter(expert=e, item=it).values_list("score", flat=True))
             assert scores <= {2, 5} and len(scores) >= 1
+
+
+def test_curators_create_studies_through_api_and_page(world):
+    curator = make_user("cur-s", "curator")
+    panel = Panel.objects.create(name="api panel")
+    panel.members.set(world.experts)
+    ids = [g.pk for g in world.images]
+    body = {
+        "title": "API study",
+        "panel": panel.pk,
+        "generated_image_ids": ids,
+        "reference_image_ids": [world.reference.pk],
+        "instructions": "Rate each image.",
+    }
+    expert_client = client_for(world.experts[0])
+    r = expert_client.post("/api/v1/evaluation/studies/", body, content_type="application/json")
+    assert r.status_code == 403
+    c = client_for(curator)
+    bad = c.post(
+        "/api/v1/evaluation/studies/",
+        {**body, "generated_image_ids": [999999]},
+        content_type="application/json",
+    )
+    assert bad.status_code == 400 and "no such image" in bad.content.decode()
+    r = c.post("/api/v1/evaluation/studies/", body, content_type="application/json")
+    assert r.status_code == 201, r.content
+    study = Study.objects.get(pk=r.json()["id"])
+    assert study.items.count() == 5 and study.instructions == "Rate each image."
+    listing = expert_client.get("/api/v1/evaluation/studies/").json()["results"]
+    assert listing[0]["label"] == f"Rating study {study.pk}" and "title" not in listing[0]
+    assert c.get("/evaluation/studies/new/").status_code == 200
+    r = c.post(
+        "/evaluation/studies/new/",
+        {
+            "title": "Page study",
+            "panel": panel.pk,
+            "requests": [world.request.pk],
+            "assignment_mode": "all",
+            "raters_per_item": "3",
+        },
+    )
+    assert r.status_code == 302
+    assert Study.objects.get(title="Page study").items.count() == 4
+    assert expert_client.get("/evaluation/studies/new/").status_code == 403
