@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from rest_framework import mixins, permissions, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -83,6 +85,7 @@ class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         out = s.CuratorStudySerializer(study, context={"request": request})
         return Response(out.data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def items(self, request, pk=None):
         """The caller's own items in their own order (404 for a study they are not on)."""
@@ -100,6 +103,7 @@ class RatingSubmitView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(request=s.RatingSubmitSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk: int, token: str):
         study = selectors.study_for_expert(request.user, pk)
         item = StudyItem.objects.filter(study=study, token=token).first()
@@ -128,6 +132,12 @@ class RatingSubmitView(APIView):
 class StudyCloseView(APIView):
     permission_classes = [IsCurator]
 
+    @extend_schema(
+        request=inline_serializer(
+            "StudyCloseRequest", {"reopen": serializers.BooleanField(required=False)}
+        ),
+        responses=s.CuratorStudySerializer,
+    )
     def post(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
         if request.data.get("reopen"):
@@ -142,6 +152,14 @@ class StudyMetricsView(APIView):
 
     permission_classes = [IsCurator]
 
+    @extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer(
+                "MetricsJob", {"job": serializers.UUIDField(), "url": serializers.CharField()}
+            )
+        },
+    )
     def post(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
         job = services.study_request_metrics(study=study, user=request.user)
@@ -156,6 +174,13 @@ class StudyReportView(APIView):
 
     permission_classes = [IsCurator]
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("sd_over", str, enum=["ratings", "rater_means"]),
+            OpenApiParameter("pair_by", str, enum=["group", "rater_group"]),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
         try:
@@ -174,6 +199,10 @@ class NearCopyFlagsView(APIView):
 
     permission_classes = [IsCurator]
 
+    @extend_schema(
+        parameters=[OpenApiParameter("ids", str, description="comma-separated ids")],
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request):
         raw = request.query_params.get("ids", "")
         try:
