@@ -43,26 +43,28 @@ class LoraFiles:
 
 
 def lora_state_dicts(unet, text_encoder=None) -> tuple[dict, dict | None]:
-    """The trained LoRA layers in diffusers naming (``...to_k.lora.down.weight``)."""
-    from diffusers.utils import convert_state_dict_to_diffusers
+    """The trained LoRA layers in peft naming (``...to_k.lora_A.weight``)."""
     from peft.utils import get_peft_model_state_dict
 
-    unet_sd = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    unet_sd = get_peft_model_state_dict(unet)
     te_sd = None
     if text_encoder is not None and getattr(text_encoder, "peft_config", None):
-        te_sd = convert_state_dict_to_diffusers(get_peft_model_state_dict(text_encoder))
+        te_sd = get_peft_model_state_dict(text_encoder)
     return unet_sd, te_sd
 
 
-def to_kohya(unet_lora: Mapping, text_encoder_lora: Mapping | None, *, alpha: float) -> dict:
-    """kohya-format tensors with the TRUE alpha (the diffusers converter writes alpha = rank)."""
+def to_kohya(unet_peft: Mapping, text_encoder_peft: Mapping | None, *, alpha: float) -> dict:
+    """kohya-format tensors from peft-format state dicts (``get_peft_model_state_dict``), with
+    the TRUE alpha (the diffusers converter writes alpha = rank) and SD 1.x's text-encoder
+    names ``lora_te_text_model_encoder_...`` (transformers 5 dropped the ``text_model``
+    module level; A1111/ComfyUI/kohya still expect it)."""
     import torch
-    from diffusers.utils import convert_state_dict_to_kohya, convert_unet_state_dict_to_peft
+    from diffusers.utils import convert_state_dict_to_kohya
 
-    peft_sd = {f"unet.{k}": v for k, v in convert_unet_state_dict_to_peft(dict(unet_lora)).items()}
-    if text_encoder_lora:
-        te_peft = convert_unet_state_dict_to_peft(dict(text_encoder_lora))
-        peft_sd.update({f"text_encoder.{k}": v for k, v in te_peft.items()})
+    peft_sd = {f"unet.{k}": v for k, v in unet_peft.items()}
+    for key, value in (text_encoder_peft or {}).items():
+        name = key if key.startswith("text_model.") else f"text_model.{key}"
+        peft_sd[f"text_encoder.{name}"] = value
     kohya = {}
     for key, value in convert_state_dict_to_kohya(peft_sd).items():
         key = key.replace("lora_te1_", "lora_te_", 1)  # SD 1.x has one text encoder: lora_te_
@@ -187,7 +189,11 @@ def save_lora_files(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    unet_sd, te_sd = lora_state_dicts(unet, text_encoder)
+    from diffusers.utils import convert_state_dict_to_diffusers
+
+    unet_peft, te_peft = lora_state_dicts(unet, text_encoder)
+    unet_sd = convert_state_dict_to_diffusers(unet_peft)  # as diffusers' training examples
+    te_sd = convert_state_dict_to_diffusers(te_peft) if te_peft else None
     with tempfile.TemporaryDirectory(dir=out, prefix=".tmp-") as tmp:
         StableDiffusionPipeline.save_lora_weights(
             tmp,
@@ -208,7 +214,7 @@ def save_lora_files(
         shutil.move(str(written), out / DIFFUSERS_WEIGHT_NAME)
     kohya_path = out / kohya_name
     kohya_header = {"format": "pt", **metadata}
-    save_file(to_kohya(unet_sd, te_sd, alpha=alpha), str(kohya_path), metadata=kohya_header)
+    save_file(to_kohya(unet_peft, te_peft, alpha=alpha), str(kohya_path), metadata=kohya_header)
     diffusers_path = out / DIFFUSERS_WEIGHT_NAME
     return LoraFiles(
         diffusers_path=str(diffusers_path),

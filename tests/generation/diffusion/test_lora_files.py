@@ -1,0 +1,190 @@
+"""LoRA files: bit-identical reload, kohya file that diffusers loads with the true alpha and the
+same images, metadata, pickles refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from generation.diffusion.config import LoraTrainingConfig
+from generation.diffusion.lora_files import (
+    LoraFileError,
+    load_lora_into,
+    lora_state_dicts,
+    read_lora_file,
+    read_lora_metadata,
+)
+from generation.diffusion.pipeline import file_sha256, load_base_pipeline
+from generation.diffusion.train import train_lora
+from tests.generation.diffusion.lora_helpers import one_torch_thread, save_tiny_base, tiny_examples
+
+PROVENANCE = {
+    "dataset_content_hash": "ab" * 32,
+    "dataset_version": 3,
+    "accession_numbers": ["XJ-2020-001", "XJ-2020-002"],
+    "rights": "https://creativecommons.org/licenses/by-nc/4.0/",
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    yield from one_torch_thread()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A LoRA on U-Net cross-attention + text encoder with alpha != rank (the kohya trap)."""
+    root = tmp_path_factory.mktemp("lora-files")
+    base = save_tiny_base(root / "base")
+    config = LoraTrainingConfig(
+        resolution=32,
+        rank=4,
+        alpha=16.0,
+        target="unet_and_text_encoder",
+        cache_text_embeddings=False,
+        unet_lr=5e-2,
+        text_encoder_lr=5e-2,
+        train_batch_size=2,
+        epochs=2,
+        trigger_token="[U]",
+    )
+    result = train_lora(
+        config,
+        tiny_examples(4),
+        base_model=base,
+        output_dir=root / "run",
+        title="Gazetteer test LoRA",
+        license="CC-BY-NC-4.0",
+        provenance=PROVENANCE,
+    )
+    return base, result
+
+
+def generate(pipe) -> np.ndarray:
+    image = pipe(
+        "[U], a river valley",
+        num_inference_steps=3,
+        guidance_scale=7.0,
+        height=32,
+        width=32,
+        generator=torch.Generator().manual_seed(5),
+        output_type="np",
+    ).images[0]
+    return image
+
+
+def test_sha256_of_each_file(trained):
+    _, result = trained
+    assert result.files.diffusers_sha256 == file_sha256(result.files.diffusers_path)
+    assert result.files.kohya_sha256 == file_sha256(result.files.kohya_path)
+
+
+def loaded_lora(pipe) -> dict[str, torch.Tensor]:
+    """The adapters now in ``pipe``, in the file's (diffusers) naming."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+
+    unet, te = lora_state_dicts(pipe.unet, pipe.text_encoder)
+    out = {f"unet.{k}": v for k, v in convert_state_dict_to_diffusers(unet).items()}
+    out.update({f"text_encoder.{k}": v for k, v in convert_state_dict_to_diffusers(te).items()})
+    return out
+
+
+def test_diffusers_file_reloads_bit_identically(trained):
+    base, result = trained
+    saved, _ = read_lora_file(result.files.diffusers_path)
+    pipe = load_base_pipeline(base)
+    load_lora_into(pipe, result.files.diffusers_path)
+    loaded = loaded_lora(pipe)
+    assert loaded.keys() == saved.keys() and len(saved) > 0
+    assert all(torch.equal(loaded[k], saved[k]) for k in saved)
+    assert any(k.startswith("text_encoder.") for k in saved)
+    # alpha came back from the adapter metadata: scaling = alpha / rank = 16 / 4.
+    assert scalings(pipe.unet) == scalings(pipe.text_encoder) == {4.0}
+
+
+def scalings(model) -> set[float]:
+    return {m.scaling["default"] for m in model.modules() if getattr(m, "scaling", None)}
+
+
+def test_kohya_file_holds_the_true_alpha_and_sd1_prefixes(trained):
+    _, result = trained
+    tensors, _ = read_lora_file(result.files.kohya_path)
+    alphas = {k: v for k, v in tensors.items() if k.endswith(".alpha")}
+    assert alphas and all(float(v) == 16.0 for v in alphas.values())
+    assert any(k.startswith("lora_unet_") for k in tensors)
+    assert any(k.startswith("lora_te_text_model_encoder_layers_0_") for k in tensors)
+    assert not any(k.startswith("lora_te1_") for k in tensors)
+    # cross-attention only: every U-Net key is an attn2 module
+    assert all("_attn2_" in k for k in tensors if k.startswith("lora_unet_"))
+    assert (
+        "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_out_0.lora_down.weight"
+        in tensors
+    )
+
+
+def test_kohya_file_loads_in_diffusers_and_makes_the_same_images(trained, caplog):
+    base, result = trained
+    from_diffusers = load_base_pipeline(base)
+    load_lora_into(from_diffusers, result.files.diffusers_path)
+    from_kohya = load_base_pipeline(base)
+    from diffusers.utils import logging as diffusers_logging
+
+    caplog.clear()
+    diffusers_logging.enable_propagation()  # diffusers' logger does not propagate by default
+    try:
+        with caplog.at_level("WARNING"):
+            load_lora_into(from_kohya, result.files.kohya_path)
+    finally:
+        diffusers_logging.disable_propagation()
+    problems = [r.message for r in caplog.records if "unexpected" in r.message.lower()]
+    problems += [r.message for r in caplog.records if "missing" in r.message.lower()]
+    assert problems == []
+    # Same adapter weights and scales in both pipelines.
+    a, b = loaded_lora(from_diffusers), loaded_lora(from_kohya)
+    assert a.keys() == b.keys() and len(a) > 0
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # alpha 16 / rank 4, not 1.0 as the converter's alpha = rank would give
+    assert scalings(from_kohya.unet) == scalings(from_kohya.text_encoder) == {4.0}
+    image_diffusers, image_kohya = generate(from_diffusers), generate(from_kohya)
+    np.testing.assert_array_equal(image_diffusers, image_kohya)
+    assert not np.array_equal(image_diffusers, generate(load_base_pipeline(base)))
+
+
+def test_metadata_modelspec_kohya_and_heritage(trained):
+    _, result = trained
+    for path in (result.files.diffusers_path, result.files.kohya_path):
+        meta = read_lora_metadata(path)
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+        assert meta["modelspec.architecture"] == "stable-diffusion-v1/lora"
+        assert meta["modelspec.title"] == "Gazetteer test LoRA"
+        assert meta["modelspec.trigger_phrase"] == "[U]"
+        assert meta["modelspec.license"] == "CC-BY-NC-4.0"
+        assert len(meta["modelspec.date"]) == 10
+        assert meta["ss_network_dim"] == "4" and meta["ss_network_alpha"] == "16.0"
+        assert meta["ss_num_epochs"] == "2" and meta["ss_steps"] == "4"
+        assert meta["ss_network_train_unet_only"] == "False"
+        assert meta["heritage.dataset_content_hash"] == "ab" * 32
+        assert meta["heritage.dataset_version"] == "3"
+        assert meta["heritage.accession_numbers"] == '["XJ-2020-001", "XJ-2020-002"]'
+        assert meta["heritage.rights"].startswith("https://creativecommons.org/")
+    with safe_open(result.files.diffusers_path, framework="pt") as handle:
+        assert "lora_adapter_metadata" in handle.metadata()
+
+
+@pytest.mark.parametrize("suffix", [".ckpt", ".pt", ".bin", ".pth"])
+def test_pickled_lora_files_are_refused(tmp_path, suffix):
+    path = tmp_path / f"lora{suffix}"
+    path.write_bytes(b"\x80\x04not even opened")
+    with pytest.raises(LoraFileError, match="unpickling runs arbitrary code"):
+        read_lora_file(path)
+    with pytest.raises(LoraFileError, match="unpickling runs arbitrary code"):
+        load_lora_into(object(), path)
+
+
+def test_corrupt_safetensors_is_refused(tmp_path):
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"garbage")
+    with pytest.raises(LoraFileError, match="not a readable safetensors file"):
+        read_lora_file(path)
