@@ -56,17 +56,17 @@ def annotations_prefetch() -> Prefetch:
     )
 
 
-def image_prefetch() -> Prefetch:
-    return Prefetch(
-        "images",
-        queryset=ItemImage.objects.prefetch_related(annotations_prefetch()).order_by(
-            "-is_primary", "position", "pk"
-        ),
+def image_prefetch(with_annotations: bool = True) -> Prefetch:
+    images = ItemImage.objects.order_by("-is_primary", "position", "pk")
+    if with_annotations:
+        images = images.prefetch_related(annotations_prefetch())
+    return Prefetch("images", queryset=images)
+
+
+def item_list(*, user=None, with_annotations: bool = True) -> QuerySet[HeritageItem]:
+    items = HeritageItem.objects.select_related("collection").prefetch_related(
+        image_prefetch(with_annotations)
     )
-
-
-def item_list(*, user=None) -> QuerySet[HeritageItem]:
-    items = HeritageItem.objects.select_related("collection").prefetch_related(image_prefetch())
     if not user_is_curator(user):
         items = items.filter(published=True, collection__published=True)
     return items

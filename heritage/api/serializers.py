@@ -224,6 +224,18 @@ class ItemSerializer(serializers.ModelSerializer):
         return f"/iiif/items/{obj.pk}/manifest"
 
 
+class ImageInListSerializer(ImageBriefSerializer):
+    class Meta(ImageBriefSerializer.Meta):
+        fields = [f for f in ImageBriefSerializer.Meta.fields if f != "annotations"]
+
+
+class ItemListSerializer(ItemSerializer):
+    """Items in lists: images without their annotations (those are in the item detail and at
+    /api/v1/annotations/?item=...), which keeps pages small and fast."""
+
+    images = ImageInListSerializer(many=True, read_only=True)
+
+
 class PassageSerializer(serializers.ModelSerializer):
     items = serializers.SlugRelatedField(
         slug_field="accession_number",

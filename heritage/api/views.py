@@ -86,16 +86,21 @@ class CatalogueViewSet(CachedReadMixin, viewsets.GenericViewSet):
         if key is not None:
             hit = cache.get(key)
             if hit is not None:
-                content, content_type = hit
+                content, content_type, etag = hit
                 response = HttpResponse(content, content_type=content_type)
+                response["ETag"] = etag
                 patch_cache_control(response, public=True, max_age=self.public_max_age)
                 patch_vary_headers(response, ["Accept", "Authorization", "Cookie"])
                 return response
         response = super().dispatch(request, *args, **kwargs)
         if key is not None and response.status_code == 200 and hasattr(response, "render"):
             response.render()
+            etag = f'"{hashlib.md5(response.content, usedforsecurity=False).hexdigest()}"'
+            response["ETag"] = etag
             cache.set(
-                key, (response.content, response["Content-Type"]), self.response_cache_seconds
+                key,
+                (response.content, response["Content-Type"], etag),
+                self.response_cache_seconds,
             )
         return response
 
@@ -243,7 +248,14 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CatalogueVie
     ordering = ["accession_number"]
 
     def get_queryset(self):
-        return selectors.item_list(user=self.request.user)
+        return selectors.item_list(
+            user=self.request.user, with_annotations=self.action not in ("list",)
+        )
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return s.ItemListSerializer
+        return super().get_serializer_class()
 
     @extend_schema(summary="Create an item (curators)")
     def create(self, request):

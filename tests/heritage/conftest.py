@@ -39,6 +39,16 @@ def image_bytes(
     return out.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def empty_response_cache():
+    """The catalogue version restarts with every test database: start each test uncached."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def catalogue(db):
     """Two collections (one unpublished), items, images with derivatives, annotations."""

@@ -37,7 +37,9 @@ def accessions(response) -> list[str]:
 
 
 def test_anonymous_reads_published_only(anon, catalogue):
-    assert accessions(anon.get("/api/v1/items/")) == ["ATL-000", "ATL-001", "ATL-002"]
+    listed = anon.get("/api/v1/items/")
+    assert accessions(listed) == ["ATL-000", "ATL-001", "ATL-002"]
+    assert "annotations" not in listed.json()["results"][0]["images"][0]  # in the detail only
     assert [c["slug"] for c in anon.get("/api/v1/collections/").json()["results"]] == ["atlas"]
     assert anon.get(f"/api/v1/items/{catalogue['items'][3].pk}/").status_code == 404
     assert anon.get(f"/api/v1/items/{catalogue['secret'].pk}/").status_code == 404
@@ -227,7 +229,10 @@ def test_datasets_api(anon, curator_client, catalogue):
     assert bad.status_code == 400
 
 
-def test_list_queries_do_not_grow_with_page_size(anon, catalogue):
+def test_list_queries_do_not_grow_with_page_size(anon, catalogue, monkeypatch):
+    from heritage import signals
+
+    monkeypatch.setattr(signals, "VERSION_TTL", 0)  # count the version query every time
     atlas = catalogue["atlas"]
     for index in range(12):
         item = services.item_create(
@@ -269,8 +274,9 @@ def test_anonymous_reads_are_cached_until_the_catalogue_changes(
 ):
     url = f"/api/v1/items/{catalogue['items'][0].pk}/"
     first = anon.get(url).json()
-    with django_assert_num_queries(1):  # the catalogue version only
+    with CaptureQueriesContext(connection) as ctx:
         assert anon.get(url).json() == first
+    assert len(ctx.captured_queries) <= 1  # at most the catalogue version
     services.item_update(item=catalogue["items"][0], place="Khotan")
     assert anon.get(url).json()["place"] == "Khotan"
     token_client = APIClient()
