@@ -1,0 +1,171 @@
+"""Seconds per LoRA training step and peak memory: train_lora (cached latents + text
+embeddings) against a reference loop in the style of diffusers'
+examples/text_to_image/train_text_to_image_lora.py (VAE and text encoder run every step).
+
+Same tiny SD-format model, same images and captions, same LoRA (rank 4 on U-Net attention),
+AdamW, batch 4; each side runs in its own subprocess so RSS peaks don't mix; one run.
+
+    python bench/bench_training.py --steps 30 --size 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def examples(count: int, size: int):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return [
+        (Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)), f"silk {i}")
+        for i in range(count)
+    ]
+
+
+def run_reference(base: Path, steps: int, size: int, batch: int) -> dict:
+    """The diffusers example's inner loop, trimmed to what matters for cost."""
+    import torch
+    import torch.nn.functional as F
+    from diffusers import DDPMScheduler
+    from peft import LoraConfig
+
+    from generation.diffusion.memory import PeakMemory
+    from generation.diffusion.pipeline import load_base_pipeline
+    from generation.diffusion.train import _load_image
+
+    with PeakMemory("cpu") as peak:
+        torch.manual_seed(0)
+        pipe = load_base_pipeline(base)
+        unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
+        noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        for model in (unet, vae, text_encoder):
+            model.requires_grad_(False)
+        unet.add_adapter(
+            LoraConfig(
+                r=4,
+                lora_alpha=4,
+                init_lora_weights="gaussian",
+                target_modules=["to_k", "to_q", "to_v", "to_out.0"],
+            )
+        )
+        params = [p for p in unet.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-2)
+        data = examples(8, size)
+        pixels = torch.stack([_load_image(image, size) for image, _ in data])
+        ids = tokenizer(
+            [c for _, c in data],
+            padding="max_length",
+            max_length=tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        unet.train()
+        start = time.perf_counter()
+        for step in range(steps):
+            index = torch.arange(step * batch, step * batch + batch) % len(data)
+            latents = vae.encode(pixels[index]).latent_dist.sample() * vae.config.scaling_factor
+            noise = torch.randn_like(latents)
+            timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (batch,))
+            noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+            hidden = text_encoder(ids[index], return_dict=False)[0]
+            pred = unet(noisy, timesteps, hidden, return_dict=False)[0]
+            loss = F.mse_loss(pred.float(), noise.float(), reduction="mean")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+        seconds = time.perf_counter() - start
+    return {"seconds_per_step": seconds / steps, "peak_rss": peak.peak_bytes}
+
+
+def run_ours(base: Path, steps: int, size: int, batch: int) -> dict:
+    from generation.diffusion.config import LoraTrainingConfig
+    from generation.diffusion.memory import PeakMemory
+    from generation.diffusion.train import train_lora
+
+    config = LoraTrainingConfig(
+        resolution=size,
+        rank=4,
+        alpha=4.0,
+        train_batch_size=batch,
+        max_steps=steps,
+        checkpoint_every_epochs=10_000,
+        cache_latents=True,
+        cache_text_embeddings=True,
+    )
+    with PeakMemory("cpu") as peak, tempfile.TemporaryDirectory() as out:
+        result = train_lora(config, examples(8, size), base_model=base, output_dir=out)
+    return {
+        "seconds_per_step": result.seconds_per_step,
+        "seconds_total": result.seconds,
+        "peak_rss": peak.peak_bytes,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--side", choices=["reference", "ours"])
+    parser.add_argument("--base")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.side:
+        runner = run_reference if args.side == "reference" else run_ours
+        print(json.dumps(runner(Path(args.base), args.steps, args.size, args.batch)))
+        return
+    from generation.diffusion.tiny import build_tiny_pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "tiny"
+        build_tiny_pipeline(base, seed=0, sample_size=args.size)
+        figures = {}
+        for side in ("reference", "ours"):
+            command = [sys.executable, __file__, "--side", side, "--base", str(base)]
+            command += ["--steps", str(args.steps), "--size", str(args.size)]
+            command += ["--batch", str(args.batch), "--threads", str(args.threads)]
+            out = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
+            figures[side] = json.loads(out.stdout.strip().splitlines()[-1])
+    ref, ours = figures["reference"], figures["ours"]
+    print(
+        f"tiny SD model, {args.size} px, batch {args.batch}, {args.steps} steps, "
+        f"{args.threads} torch thread(s)"
+    )
+    print(
+        f"reference (VAE + text encoder every step): {ref['seconds_per_step']:.4f} s/step, "
+        f"peak RSS {ref['peak_rss'] / 2**20:.0f} MiB"
+    )
+    print(
+        f"train_lora (cached latents + embeddings):  {ours['seconds_per_step']:.4f} s/step, "
+        f"peak RSS {ours['peak_rss'] / 2**20:.0f} MiB "
+        f"(whole call incl. load, caching, save: {ours['seconds_total']:.2f} s)"
+    )
+    print(
+        f"ratio ours/reference: {ours['seconds_per_step'] / ref['seconds_per_step']:.2f} "
+        f"(s/step), {ours['peak_rss'] / ref['peak_rss']:.2f} (peak RSS)"
+    )
+
+
+if __name__ == "__main__":
+    main()
