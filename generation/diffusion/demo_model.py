@@ -254,8 +254,6 @@ def _train(torch, out_dir: Path, recipe: DemoRecipe, progress: bool, started: fl
     # 3. Save: fp16 safetensors in a standard SD folder, with the recipe's fingerprint.
     pipe = assemble_pipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer)
     pipe.to(torch.float16)
-    # Keep the text encoder's compute dtype float32 on load ("auto" reads config.dtype).
-    text_encoder.config.dtype = "float32"
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
@@ -268,6 +266,12 @@ def _train(torch, out_dir: Path, recipe: DemoRecipe, progress: bool, started: fl
             elif target.exists():
                 target.unlink()
             shutil.move(str(item), target)
+    # transformers loads with dtype="auto": config.dtype decides. Weights stay fp16 on disk, but
+    # the text encoder must compute in float32 like the UNet a plain from_pretrained gives.
+    te_config = out_dir / "text_encoder" / "config.json"
+    config = json.loads(te_config.read_text(encoding="utf-8"))
+    config["dtype"] = "float32"
+    te_config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     info = {
         "recipe_sha256": recipe_source_sha256(),
         "corpus_sha256": corpus_sha256(recipe),
