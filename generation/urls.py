@@ -1,3 +1,19 @@
-"""HTML pages of this app."""
+"""Curator pages under /curator/generation/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from generation import views
+
+app_name = "generation"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("runs/new/", views.run_new, name="run_new"),
+    path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
+    path("sweeps/<int:pk>/", views.sweep_detail, name="sweep"),
+    path("requests/new/", views.request_new, name="request_new"),
+    path("requests/<int:pk>/", views.request_detail, name="request"),
+    path("images/<int:pk>/approve/", views.image_approve, name="image_approve"),
+    path("passages/<int:pk>/draft/", views.passage_draft, name="passage_draft"),
+]

@@ -1,0 +1,246 @@
+"""Curator pages: base models, training runs (live progress + loss curve), sweeps, generation."""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from generation import selectors, services
+from generation.diffusion.config import PRESETS
+from generation.diffusion.prompting import PromptDraftError
+from generation.models import BaseModel, GeneratedImage, GenerationRequest, Sweep, TrainingRun
+
+SVG_W, SVG_H, SVG_PAD = 640, 220, 36
+
+
+def curator_required(view):
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not selectors.user_is_curator(request.user):
+            raise PermissionDenied("Curators only.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _errors(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [f"{field}: {m}" for field, ms in exc.message_dict.items() for m in ms]
+    return list(exc.messages)
+
+
+def loss_plot(curve: list) -> dict:
+    """SVG geometry of a loss curve ([[step, loss], ...]) drawn server-side; JS redraws it."""
+    points = [(float(s), float(v)) for s, v in curve if v is not None]
+    if not points:
+        return {"points": "", "min": None, "max": None, "steps": 0}
+    steps = [s for s, _ in points]
+    losses = [v for _, v in points]
+    lo, hi = min(losses), max(losses)
+    s0, s1 = min(steps), max(steps)
+    span_s, span_v = (s1 - s0) or 1.0, (hi - lo) or 1.0
+    coords = " ".join(
+        f"{SVG_PAD + (s - s0) / span_s * (SVG_W - 2 * SVG_PAD):.1f},"
+        f"{SVG_H - SVG_PAD - (v - lo) / span_v * (SVG_H - 2 * SVG_PAD):.1f}"
+        for s, v in points
+    )
+    return {"points": coords, "min": lo, "max": hi, "steps": int(s1)}
+
+
+@curator_required
+def index(request):
+    return render(
+        request,
+        "generation/index.html",
+        {
+            "base_models": selectors.base_model_list(),
+            "runs": selectors.training_run_list()[:30],
+            "sweeps": Sweep.objects.all()[:10],
+            "requests": selectors.generation_request_list()[:30],
+        },
+    )
+
+
+@curator_required
+def run_new(request):
+    from heritage.models import TrainingDataset
+
+    form = {"preset": "gazetteer-001", "settings": "{}", "name": ""}
+    errors: list[str] = []
+    if request.method == "POST":
+        form = {k: request.POST.get(k, "") for k in ("dataset", "base_model", "preset", "name")}
+        form["settings"] = request.POST.get("settings", "{}") or "{}"
+        try:
+            settings_ = json.loads(form["settings"])
+            if not isinstance(settings_, dict):
+                raise ValueError
+        except ValueError:
+            errors.append('Settings must be a JSON object, e.g. {"epochs": 10}.')
+        else:
+            try:
+                dataset = get_object_or_404(TrainingDataset, pk=form["dataset"] or 0)
+                base = BaseModel.objects.filter(pk=form["base_model"] or 0).first()
+                run = services.training_run_create(
+                    dataset=dataset,
+                    base_model=base,
+                    preset=form["preset"],
+                    settings=settings_,
+                    name=form["name"],
+                    user=request.user,
+                )
+            except ValidationError as exc:
+                errors.extend(_errors(exc))
+            else:
+                messages.success(request, "The run is queued on the GPU queue.")
+                return redirect("generation:run", pk=run.pk)
+    return render(
+        request,
+        "generation/run_new.html",
+        {
+            "form": form,
+            "errors": errors,
+            "presets": PRESETS.values(),
+            "datasets": TrainingDataset.objects.filter(frozen=True),
+            "base_models": selectors.base_model_list(),
+        },
+        status=400 if errors else 200,
+    )
+
+
+@curator_required
+def run_detail(request, pk: int):
+    run = get_object_or_404(selectors.training_run_list(), pk=pk)
+    services.status_sync(run)
+    curve = (run.job.data or {}).get("loss_curve") if run.job else None
+    if not curve:
+        curve = [[p["step"], p["loss"]] for p in run.loss_log]
+    return render(
+        request,
+        "generation/run_detail.html",
+        {
+            "run": run,
+            "job": run.job,
+            "plot": loss_plot(curve),
+            "svg": {"w": SVG_W, "h": SVG_H, "pad": SVG_PAD},
+            "checkpoints": run.checkpoints.select_related("archive"),
+            "validation_images": run.validation_images.select_related("file"),
+        },
+    )
+
+
+@curator_required
+@require_POST
+def run_cancel(request, pk: int):
+    run = get_object_or_404(TrainingRun, pk=pk)
+    try:
+        services.training_run_cancel(run=run)
+        messages.info(request, "Cancellation requested.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect("generation:run", pk=pk)
+
+
+@curator_required
+def sweep_detail(request, pk: int):
+    sweep = get_object_or_404(Sweep, pk=pk)
+    return render(
+        request,
+        "generation/sweep_detail.html",
+        {"sweep": sweep, "rows": selectors.sweep_comparison(sweep), "keys": list(sweep.grid)},
+    )
+
+
+@curator_required
+def request_new(request):
+    from heritage.models import GazetteerPassage
+
+    errors: list[str] = []
+    form = {"sampler": "ddim", "steps": "35", "cfg": "7", "images": "2", "lora_scale": "1"}
+    if request.method == "POST":
+        form = request.POST.dict()
+        try:
+            run = TrainingRun.objects.filter(pk=form.get("training_run") or 0).first()
+            seeds = [int(s) for s in form.get("seeds", "").replace(",", " ").split()] or None
+            obj = services.generation_request_create(
+                prompt=form.get("prompt", ""),
+                negative_prompt=form.get("negative_prompt", ""),
+                passage=GazetteerPassage.objects.filter(pk=form.get("passage") or 0).first(),
+                training_run=run,
+                lora_scale=float(form.get("lora_scale") or 1),
+                sampler=form.get("sampler", "ddim"),
+                steps=int(form.get("steps") or 35),
+                cfg=float(form.get("cfg") or 7),
+                width=int(form["width"]) if form.get("width") else None,
+                height=int(form["height"]) if form.get("height") else None,
+                images=None if seeds else int(form.get("images") or 1),
+                seeds=seeds,
+                compare_with_base=bool(form.get("compare_with_base")),
+                user=request.user,
+            )
+        except ValueError:
+            errors.append("Steps, CFG, size, images, LoRA scale and seeds must be numbers.")
+        except ValidationError as exc:
+            errors.extend(_errors(exc))
+        else:
+            return redirect("generation:request", pk=obj.pk)
+    return render(
+        request,
+        "generation/request_new.html",
+        {
+            "form": form,
+            "errors": errors,
+            "passages": GazetteerPassage.objects.exclude(approved_prompt="")[:200],
+            "all_passages": GazetteerPassage.objects.all()[:200],
+            "runs": TrainingRun.objects.filter(status="succeeded", lora_diffusers__isnull=False),
+            "samplers": GenerationRequest.Sampler.choices,
+        },
+        status=400 if errors else 200,
+    )
+
+
+@curator_required
+def request_detail(request, pk: int):
+    obj = get_object_or_404(selectors.generation_request_list(), pk=pk)
+    services.status_sync(obj)
+    by_seed: dict[int, dict[str, GeneratedImage]] = {}
+    for image in obj.images.all():
+        by_seed.setdefault(image.seed, {})[image.condition] = image
+    rows = [(seed, by_seed.get(seed, {})) for seed in obj.seeds]
+    return render(
+        request,
+        "generation/request_detail.html",
+        {"req": obj, "job": obj.job, "rows": rows, "conditions": obj.conditions},
+    )
+
+
+@curator_required
+@require_POST
+def image_approve(request, pk: int):
+    image = get_object_or_404(GeneratedImage, pk=pk)
+    approved = request.POST.get("approved") == "1"
+    services.generated_image_approve(image=image, approved=approved, user=request.user)
+    messages.success(request, "Approved for the kiosk." if approved else "Approval withdrawn.")
+    return redirect("generation:request", pk=image.request_id)
+
+
+@curator_required
+@require_POST
+def passage_draft(request, pk: int):
+    """Draft a prompt with the LLM; any failure is a message on the page, never an error page."""
+    from heritage.models import GazetteerPassage
+
+    passage = get_object_or_404(GazetteerPassage, pk=pk)
+    try:
+        draft = services.passage_prompt_draft(passage=passage)
+    except PromptDraftError as exc:
+        messages.error(request, f"No draft: {exc}")
+    else:
+        messages.success(request, f"Draft kept on the passage (edit and approve it): {draft}")
+    return redirect(request.POST.get("next") or "generation:request_new")

@@ -1,0 +1,98 @@
+"""Curator pages: forms refuse clearly, the run page draws the loss curve, images are labelled."""
+
+from __future__ import annotations
+
+import pytest
+
+from archives.models import Job
+from archives.services import stored_file_save
+from generation.models import GeneratedImage, GenerationRequest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def curator_web(client, curator):
+    client.force_login(curator)
+    return client
+
+
+def test_pages_are_for_curators(client, expert):
+    assert client.get("/curator/generation/").status_code == 302  # to the login page
+    client.force_login(expert)
+    assert client.get("/curator/generation/").status_code == 403
+
+
+def test_run_form_shows_every_refusal_and_queues_nothing(curator_web, base_model, frozen_dataset):
+    page = curator_web.get("/curator/generation/runs/new/")
+    assert page.status_code == 200
+    assert "Atlas silk patterns" in page.content.decode()
+    response = curator_web.post(
+        "/curator/generation/runs/new/",
+        {
+            "dataset": frozen_dataset.pk,
+            "preset": "atlas-000",
+            "settings": '{"rank": 0, "epochs": -1}',
+        },
+    )
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert 'role="alert"' in text
+    assert "rank must be between 1 and 256" in text and "epochs must be between 1" in text
+    assert Job.objects.count() == 0
+
+
+def test_run_page_draws_the_live_loss_curve(curator_web, base_model, frozen_dataset):
+    response = curator_web.post(
+        "/curator/generation/runs/new/",
+        {"dataset": frozen_dataset.pk, "preset": "gazetteer-001", "settings": '{"max_steps": 3}'},
+    )
+    assert response.status_code == 302
+    run_url = response["Location"]
+    from generation.models import TrainingRun
+
+    run = TrainingRun.objects.get()
+    assert run.settings["trigger_token"] == "[U]" and run.settings["optimizer"] == "adamw8bit"
+    Job.objects.filter(pk=run.job_id).update(
+        status="running",
+        progress=0.5,
+        message="step 2 of 3",
+        data={"step": 2, "total_steps": 3, "loss_curve": [[1, 0.9], [2, 0.5]]},
+    )
+    text = curator_web.get(run_url).content.decode()
+    assert '<progress id="job-progress" max="1" value="0.5"' in text
+    assert 'id="loss-line"' in text and 'points="36.0,36.0 604.0,184.0"' in text
+    assert f'data-job-url="/api/v1/jobs/{run.job_id}/"' in text
+    assert "generation/progress.js" in text
+
+
+def test_request_page_labels_images_and_approves(curator_web, base_model):
+    request = GenerationRequest.objects.create(
+        prompt="a lake", final_prompt="a lake", base_model=base_model, seeds=[5], status="succeeded"
+    )
+    image = GeneratedImage.objects.create(
+        request=request,
+        file=stored_file_save(name="generation/tests/x.png", content=b"png"),
+        seed=5,
+        condition="base",
+        prompt="a lake",
+        width=32,
+        height=32,
+    )
+    text = curator_web.get(f"/curator/generation/requests/{request.pk}/").content.decode()
+    assert "AI-generated image, seed 5" in text
+    assert "Approve for the kiosk" in text
+    curator_web.post(f"/curator/generation/images/{image.pk}/approve/", {"approved": "1"})
+    image.refresh_from_db()
+    assert image.approved and image.approved_by is not None
+
+
+def test_request_form_refuses_with_messages(curator_web, base_model):
+    response = curator_web.post(
+        "/curator/generation/requests/new/",
+        {"prompt": "", "steps": "35", "cfg": "7", "images": "1", "sampler": "ddim", "width": "30"},
+    )
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "The prompt is empty" in text and "multiple of 8" in text
+    assert Job.objects.count() == 0
