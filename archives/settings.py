@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
     # One name for a choice set used by several serializers (check --deploy warns otherwise).
     "ENUM_NAME_OVERRIDES": {
         "SemioticCategoryEnum": "heritage.models.SemioticAnnotation.Category",
+        "JobStatusEnum": "archives.models.Job.Status",
+        "StudyStatusEnum": "evaluation.models.Study.Status",
     },
 }
 
