@@ -2,10 +2,12 @@
 
 The estimate is arithmetic, not a measurement: frozen weights at their dtype, the LoRA
 parameters with their gradients and optimizer state, and activations that scale with
-batch x resolution^2. The activation figures are per 512 px sample of SD 1.5's U-Net
-(``ACTIVATION_BYTES_512``), rough values in line with what diffusers/kohya users report
-(about 6 GB for fp16 + gradient checkpointing + 8-bit Adam + cached latents at batch 1-2).
-The estimate is meant to refuse runs that clearly cannot fit, with a 15 % margin on top.
+batch x resolution^2. The activation figure per 512 px sample of SD 1.5's U-Net
+(``ACTIVATION_BYTES_512``) is calibrated on bench/bench_sd15_memory.py: one float32 step at
+512 px, batch 2, rose the RSS by 7.98 GiB of which 3.2 GiB are U-Net weights, i.e. about
+2.4 GiB of activations per sample in float32, 1.2 GiB in fp16 (SDPA attention, no
+checkpointing); gradient checkpointing keeps roughly a quarter of that. The estimate is meant
+to refuse runs that clearly cannot fit, with a 15 % margin on top.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ SD15_CONTEXT = 768
 SD15_TEXT_LAYERS = 12
 
 # Activation memory kept for backward, per sample at 512 px, at 2 bytes per element (fp16).
-ACTIVATION_BYTES_512 = {False: int(3.2 * GIB), True: int(0.55 * GIB)}  # by gradient checkpointing
-VAE_ENCODE_BYTES_512 = int(0.9 * GIB)  # transient, no grad; only when latents are not cached
+ACTIVATION_BYTES_512 = {False: int(1.3 * GIB), True: int(0.35 * GIB)}  # by gradient checkpointing
+VAE_ENCODE_BYTES_512 = int(0.4 * GIB)  # transient, no grad; only when latents are not cached
 TEXT_ENCODER_ACTIVATION_BYTES = int(0.05 * GIB)  # per sample, when it is trained
 CUDA_WORKSPACE_BYTES = int(0.4 * GIB)  # cuBLAS/cuDNN workspaces, allocator fragmentation
 MARGIN = 1.15
