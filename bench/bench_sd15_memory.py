@@ -72,7 +72,7 @@ def training_step(device: str, lean: bool, rank: int, batch: int, size: int) -> 
             optimizer = bnb.optim.AdamW8bit(params, lr=1e-4)
         else:
             optimizer = torch.optim.AdamW(params, lr=1e-4)
-        scheduler = DDPMScheduler(**{k: v for k, v in SD15_SCHEDULER_CONFIG.items() if k[0] != "_"})
+        scheduler = DDPMScheduler.from_config(SD15_SCHEDULER_CONFIG)
         # Cached latents and text embeddings: the VAE and text encoder do not run.
         latents = torch.randn(batch, 4, size // 8, size // 8, device=device)
         hidden = torch.randn(batch, 77, 768, device=device, dtype=dtype)
