@@ -106,3 +106,21 @@ def test_healthz_counts_live_workers_per_queue(start_worker):
     gpu.process.wait()
     # A killed worker stops counting at once, though RQ's own record of it lingers.
     assert workers() == {"default": 1, "gpu": 1}
+
+
+def test_staff_see_jobs_in_the_admin_and_can_cancel_them(client, db, redis_conn):
+    from archives.jobqueue import job_enqueue
+    from archives.models import Job
+
+    job = job_enqueue(kind="archives.selftest", params={"steps": 1})
+    client.force_login(make_user("boss", is_staff=True, is_superuser=True))
+    listing = client.get("/admin/archives/job/")
+    assert listing.status_code == 200
+    assert b"archives.selftest" in listing.content
+    assert client.get(f"/admin/archives/job/{job.pk}/change/").status_code == 200
+    response = client.post(
+        "/admin/archives/job/", {"action": "cancel_jobs", "_selected_action": [str(job.pk)]}
+    )
+    assert response.status_code == 302
+    assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELLED
+    assert client.get("/admin/archives/storedfile/").status_code == 200
