@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -128,6 +129,7 @@ class BagExportListView(APIView):
     permission_classes = [IsArchivist]
     serializer_class = BagExportSerializer
 
+    @extend_schema(operation_id="archives_bags_list", responses=BagExportSerializer(many=True))
     def get(self, request):
         exports = BagExport.objects.select_related("job", "archive")[:50]
         return Response(BagExportSerializer(exports, many=True).data)
