@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from generation.diffusion.config import PRESETS
@@ -16,8 +17,17 @@ from generation.models import (
 )
 
 
+class StoredFileSerializer(serializers.Serializer):
+    """The OpenAPI shape of a stored file (see StoredFileField)."""
+
+    url = serializers.URLField(help_text="Absolute URL of the file.")
+    sha256 = serializers.CharField(help_text="SHA-256 of the content, hex.")
+    size = serializers.IntegerField(help_text="Bytes.")
+
+
+@extend_schema_field(StoredFileSerializer)
 class StoredFileField(serializers.Field):
-    """A stored file as {url, sha256, size} (or null)."""
+    """A stored file as {url, sha256, size}; null where the field allows it (allow_null)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("read_only", True)
@@ -69,8 +79,8 @@ class ValidationImageSerializer(serializers.ModelSerializer):
 
 class TrainingRunSerializer(serializers.ModelSerializer):
     job = serializers.UUIDField(source="job_id", read_only=True)
-    lora_diffusers = StoredFileField()
-    lora_kohya = StoredFileField()
+    lora_diffusers = StoredFileField(allow_null=True)
+    lora_kohya = StoredFileField(allow_null=True)
     checkpoints = CheckpointSerializer(many=True, read_only=True)
     validation_images = ValidationImageSerializer(many=True, read_only=True)
 
@@ -114,6 +124,16 @@ class SweepCreateSerializer(TrainingRunCreateSerializer):
     grid = serializers.DictField(child=serializers.ListField())
 
 
+class SweepRunSerializer(serializers.Serializer):
+    """One cell of a sweep's comparison table."""
+
+    id = serializers.IntegerField(help_text="The training run.")
+    cell = serializers.DictField(help_text="This cell's settings, e.g. {'unet_lr': 0.0008}.")
+    status = serializers.CharField()
+    final_loss = serializers.FloatField(allow_null=True)
+    metrics = serializers.DictField(help_text="Validation MSE/PSNR/SSIM (lora, base), steps...")
+
+
 class SweepSerializer(serializers.ModelSerializer):
     runs = serializers.SerializerMethodField()
 
@@ -121,7 +141,8 @@ class SweepSerializer(serializers.ModelSerializer):
         model = Sweep
         fields = ["id", "name", "dataset", "base_model", "preset", "settings", "grid", "runs"]
 
-    def get_runs(self, sweep):
+    @extend_schema_field(SweepRunSerializer(many=True))
+    def get_runs(self, sweep) -> list[dict]:
         from generation.selectors import sweep_comparison
 
         return [
@@ -165,7 +186,7 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
 class GenerationRequestSerializer(serializers.ModelSerializer):
     job = serializers.UUIDField(source="job_id", read_only=True)
     images = GeneratedImageSerializer(many=True, read_only=True)
-    contact_sheet = StoredFileField()
+    contact_sheet = StoredFileField(allow_null=True)
 
     class Meta:
         model = GenerationRequest
@@ -224,3 +245,25 @@ class GenerationRequestCreateSerializer(serializers.Serializer):
 
 class ApproveSerializer(serializers.Serializer):
     approved = serializers.BooleanField(default=True)
+
+
+class TrainingPresetSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    settings = serializers.DictField(help_text="Training settings the preset sets.")
+
+
+class PromptDraftSerializer(serializers.Serializer):
+    prompt_draft = serializers.CharField(help_text="Kept on the passage as its draft.")
+    passage = serializers.IntegerField()
+
+
+class DetailSerializer(serializers.Serializer):
+    """An error or refusal message."""
+
+    detail = serializers.CharField()
+
+
+class RefusedSerializer(DetailSerializer):
+    refused = serializers.BooleanField(help_text="The model declined to draft.")

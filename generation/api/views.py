@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,6 +42,10 @@ class BaseModelViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [IsCurator]
     queryset = BaseModel.objects.all()
 
+    @extend_schema(
+        request=s.BaseModelRegisterSerializer,
+        responses={201: s.BaseModelSerializer, 400: OpenApiResponse(description="Refused")},
+    )
     def create(self, request):
         data = s.BaseModelRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -64,6 +70,10 @@ class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
         services.status_sync(run)
         return Response(self.get_serializer(run).data)
 
+    @extend_schema(
+        request=s.TrainingRunCreateSerializer,
+        responses={201: s.TrainingRunSerializer, 400: OpenApiResponse(description="Refused")},
+    )
     def create(self, request):
         from heritage.models import TrainingDataset
 
@@ -82,8 +92,14 @@ class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class TrainingRunCancelView(APIView):
+    """Ask a queued or running training run to stop (it stops at its next step)."""
+
     permission_classes = [IsCurator]
 
+    @extend_schema(
+        request=None,
+        responses={200: s.TrainingRunSerializer, 409: s.DetailSerializer},
+    )
     def post(self, request, pk):
         run = get_object_or_404(TrainingRun, pk=pk)
         try:
@@ -99,6 +115,7 @@ class TrainingPresetsView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
+    @extend_schema(responses=s.TrainingPresetSerializer(many=True))
     def get(self, request):
         return Response(
             [
@@ -120,6 +137,10 @@ class SweepViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [IsCurator]
     queryset = Sweep.objects.all()
 
+    @extend_schema(
+        request=s.SweepCreateSerializer,
+        responses={201: s.SweepSerializer, 400: OpenApiResponse(description="Refused")},
+    )
     def create(self, request):
         from heritage.models import TrainingDataset
 
@@ -153,6 +174,10 @@ class GenerationRequestViewSet(viewsets.ReadOnlyModelViewSet):
         services.status_sync(obj)
         return Response(self.get_serializer(obj).data)
 
+    @extend_schema(
+        request=s.GenerationRequestCreateSerializer,
+        responses={201: s.GenerationRequestSerializer, 400: OpenApiResponse(description="Refused")},
+    )
     def create(self, request):
         from heritage.models import GazetteerPassage, HeritageItem
 
@@ -184,15 +209,28 @@ class GeneratedImageViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class GeneratedImageApproveView(APIView):
+    """Approve an image for the kiosk (or withdraw approval).
+
+    Refused (400, nothing changed) while the image is a near copy of a training image, or
+    while an open expert study rates it blind.
+    """
+
     permission_classes = [IsCurator]
 
+    @extend_schema(
+        request=s.ApproveSerializer,
+        responses={200: s.GeneratedImageSerializer, 400: s.DetailSerializer},
+    )
     def post(self, request, pk):
         image = get_object_or_404(GeneratedImage, pk=pk)
         data = s.ApproveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.generated_image_approve(
-            image=image, approved=data.validated_data["approved"], user=request.user
-        )
+        try:
+            services.generated_image_approve(
+                image=image, approved=data.validated_data["approved"], user=request.user
+            )
+        except DjangoValidationError as exc:
+            return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(s.GeneratedImageSerializer(image, context={"request": request}).data)
 
 
@@ -201,6 +239,14 @@ class PassageDraftPromptView(APIView):
 
     permission_classes = [IsCurator]
 
+    @extend_schema(
+        request=None,
+        responses={
+            200: s.PromptDraftSerializer,
+            422: s.RefusedSerializer,
+            503: OpenApiResponse(s.DetailSerializer, description="Drafting is off or failed"),
+        },
+    )
     def post(self, request, pk):
         from heritage.models import GazetteerPassage
 
