@@ -471,13 +471,48 @@ def generation_request_create(
     return request
 
 
-def generated_image_approve(*, image: GeneratedImage, approved: bool = True, user=None):
-    """A curator's decision: the kiosk shows approved images (labelled AI-generated)."""
+def generated_image_approve(
+    *, image: GeneratedImage, approved: bool = True, user=None
+) -> GeneratedImage:
+    """A curator's decision: the kiosk shows approved images (labelled AI-generated).
+
+    Approving is refused (ValidationError, the image unchanged) while the image is a near copy
+    of a training image (checked first if it has not been), and while an open expert study
+    rates it blind: on the kiosk it would be shown with its condition. Withdrawing is always
+    allowed.
+    """
+    if approved:
+        _check_approvable(image)
     image.approved = approved
     image.approved_by = user if approved and getattr(user, "is_authenticated", False) else None
     image.approved_at = timezone.now() if approved else None
     image.save(update_fields=["approved", "approved_by", "approved_at"])
     return image
+
+
+def _check_approvable(image: GeneratedImage) -> None:
+    from evaluation.selectors import images_in_open_studies, near_copy_flags
+    from evaluation.services import memorisation_check_images
+
+    if image.pk in images_in_open_studies([image.pk]):
+        raise ValidationError(
+            "This image is being rated blind in an open expert study; approve it for the kiosk "
+            "after the study closes.",
+            code="in_open_study",
+        )
+    flags = near_copy_flags([image.pk])[image.pk]
+    if not flags["checked"]:
+        memorisation_check_images(generated_image_ids=[image.pk])
+        flags = near_copy_flags([image.pk])[image.pk]
+    if flags["near_copy"]:
+        similarity = flags.get("similarity")
+        closeness = f" (SSIM {similarity:.2f})" if similarity is not None else ""
+        raise ValidationError(
+            "This image is a near copy of a training image"
+            f"{closeness}: it may reproduce a collection image, so it is not approved for the "
+            "kiosk.",
+            code="near_copy",
+        )
 
 
 def passage_prompt_draft(*, passage) -> str:

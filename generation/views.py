@@ -225,8 +225,12 @@ def request_detail(request, pk: int):
 def image_approve(request, pk: int):
     image = get_object_or_404(GeneratedImage, pk=pk)
     approved = request.POST.get("approved") == "1"
-    services.generated_image_approve(image=image, approved=approved, user=request.user)
-    messages.success(request, "Approved for the kiosk." if approved else "Approval withdrawn.")
+    try:
+        services.generated_image_approve(image=image, approved=approved, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Approved for the kiosk." if approved else "Approval withdrawn.")
     return redirect("generation:request", pk=image.request_id)
 
 

@@ -7,6 +7,7 @@ import pytest
 from archives.models import Job
 from archives.services import stored_file_save
 from generation.models import GeneratedImage, GenerationRequest
+from tests.generation.conftest import striped_png
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,8 @@ def test_request_page_labels_images_and_approves(curator_web, base_model):
     )
     image = GeneratedImage.objects.create(
         request=request,
-        file=stored_file_save(name="generation/tests/x.png", content=b"png"),
+        # A real PNG: approval runs the memorisation check on it first.
+        file=stored_file_save(name="generation/tests/x.png", content=striped_png(7, 32)),
         seed=5,
         condition="base",
         prompt="a lake",
