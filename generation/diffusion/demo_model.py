@@ -57,7 +57,7 @@ class DemoRecipe:
     text_heads: int = 4
     # UNet on 16x16 latents.
     unet_channels: tuple[int, ...] = (32, 64, 64)
-    unet_steps: int = 1200
+    unet_steps: int = 1400
     unet_batch: int = 16
     unet_lr: float = 1e-3
     caption_dropout: float = 0.1
@@ -133,8 +133,12 @@ def build_models(recipe: DemoRecipe):
         down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
         cross_attention_dim=recipe.text_hidden,
-        attention_head_dim=8,
+        attention_head_dim=2,  # diffusers reads it as the number of heads: 16-32 dims a head
         norm_num_groups=recipe.norm_groups,
+        # A standard diffusers option: the prompt, attention-pooled, is added to the timestep
+        # embedding, so global traits (colours) reach every ResNet block, not only attention.
+        addition_embed_type="text",
+        addition_embed_type_num_heads=4,
     )
     return vae, text_encoder, unet
 
@@ -217,10 +221,9 @@ def _train(torch, out_dir: Path, recipe: DemoRecipe, progress: bool, started: fl
     )
     unet.train()
     text_encoder.train()
-    # The token table (49408 x hidden) stays at its random init: training it would cost a
-    # dense Adam update of 3M weights per step, and random rows already tell words apart.
-    text_encoder.get_input_embeddings().requires_grad_(False)
-    params = [p for p in [*unet.parameters(), *text_encoder.parameters()] if p.requires_grad]
+    # The whole text encoder trains, token table included: with frozen random rows the colour
+    # words barely moved the picture. Rows of unused tokens get zero gradients and stay put.
+    params = [*unet.parameters(), *text_encoder.parameters()]
     opt = torch.optim.AdamW(params, lr=recipe.unet_lr, weight_decay=0.0)
     warmup = 100
     for step in range(recipe.unet_steps):
