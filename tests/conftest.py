@@ -47,6 +47,9 @@ def worker_environment() -> dict[str, str]:
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         ATELIER_ENV="test",
         PYTHONPATH=str(ROOT),
+        # The test process and the worker share a few cores: one torch thread each avoids
+        # oversubscription that makes tiny-model steps 50x slower on a busy 2-core machine.
+        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
     )
     return env
 
