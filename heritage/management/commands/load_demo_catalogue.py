@@ -15,7 +15,14 @@ from django.core.management.base import BaseCommand
 from PIL import Image, ImageDraw
 
 from heritage import services
-from heritage.models import Collection, GazetteerPassage, HeritageItem, MotifTerm
+from heritage.models import (
+    Collection,
+    GazetteerPassage,
+    HeritageItem,
+    ItemImage,
+    MotifTerm,
+    TrainingDataset,
+)
 
 UG_LABELS = {
     "atlas": "ئەتلەس",
@@ -30,6 +37,11 @@ UG_LABELS = {
     "pavilion": "رىۋاق",
     "boat": "كېمە",
 }
+ATLAS_DATASET = "Atlas demo set"
+# The shipped demo model's native size (generation/demo_model: 16x16 latents x VAE factor 4).
+DATASET_RESOLUTION = 64
+# About one image in seven held out: 4 of 28 (the demo experiment's proportion), 1 of 8.
+VALIDATION_FRACTION = 0.15
 RIGHTS = "http://rightsstatements.org/vocab/NoC-US/1.0/"
 CREDIT = {
     "en": "Atelier demo museum (procedurally generated demo image)",
@@ -139,6 +151,22 @@ class Command(BaseCommand):
             choices=["now", "job"],
             default="now",
             help="make thumbnails here (default) or queue them for a worker",
+        )
+        parser.add_argument(
+            "--dataset-resolution",
+            type=int,
+            default=DATASET_RESOLUTION,
+            help="training-crop size of the frozen Atlas training dataset",
+        )
+        parser.add_argument(
+            "--no-dataset", action="store_true", help="do not make the Atlas training dataset"
+        )
+        parser.add_argument(
+            "--worker-wait",
+            type=float,
+            default=60.0,
+            help="seconds to wait for a running worker to freeze the dataset before "
+            "running the freeze job in this process",
         )
 
     def handle(self, *args, **options):
@@ -259,3 +287,107 @@ class Command(BaseCommand):
             f"Demo catalogue from the {source}: {created} items, {images_added} images, "
             f"{annotations_added} annotations, {passages_added} passages added."
         )
+        if not options["no_dataset"]:
+            dataset = atlas_dataset_ensure(
+                resolution=options["dataset_resolution"], worker_wait=options["worker_wait"]
+            )
+            counts = {
+                split: dataset.examples.filter(split=split).count()
+                for split in ("train", "validation")
+            }
+            self.stdout.write(
+                f"Training dataset {dataset.name!r} v{dataset.version} "
+                f"({'frozen' if dataset.frozen else 'NOT frozen'}, {dataset.resolution} px): "
+                f"{counts['train']} train, {counts['validation']} validation (held out)."
+            )
+
+
+def atlas_dataset_ensure(
+    *, resolution: int = DATASET_RESOLUTION, worker_wait: float = 60.0
+) -> TrainingDataset:
+    """The frozen Atlas training dataset over every Atlas demo image (idempotent).
+
+    Reuses the newest version when it covers exactly the current Atlas images at this
+    resolution; otherwise makes a new version. Captions are the corpus captions (what the
+    image shows, palette included: what the demo base model's text encoder was trained on),
+    after the trigger token. The freeze is the ``heritage.derivatives`` job: a running worker
+    does it; with none, this process runs the same job (``run_job`` claims it atomically, so
+    a worker that starts later skips it).
+    """
+    images = set(
+        ItemImage.objects.filter(item__collection__slug="atlas-silk").values_list("pk", flat=True)
+    )
+    if not images:
+        raise ValueError("no Atlas demo images to make a training dataset from")
+    latest = TrainingDataset.objects.filter(name=ATLAS_DATASET).order_by("-version").first()
+    if (
+        latest is not None
+        and latest.resolution == resolution
+        and set(latest.examples.values_list("image_id", flat=True)) == images
+    ):
+        dataset = latest
+    else:
+        dataset = services.training_dataset_create(
+            name=ATLAS_DATASET,
+            resolution=resolution,
+            collections=["atlas-silk"],
+            validation_fraction=VALIDATION_FRACTION,
+            seed=0,
+            description="Atlas silk demo patterns; the validation split is held out for the "
+            "demo experiment (manage.py demo_workflow).",
+        )
+        for example in dataset.examples.select_related("image__item"):
+            text = (example.image.item.description or {}).get("en", "").strip()
+            if text:
+                caption = f"{dataset.trigger_token}, {text}" if dataset.trigger_token else text
+                services.training_example_update(example=example, caption=caption)
+    if not dataset.frozen:
+        dataset = _freeze(dataset, worker_wait=worker_wait)
+    return dataset
+
+
+def _freeze(dataset: TrainingDataset, *, worker_wait: float) -> TrainingDataset:
+    import logging
+    import time
+
+    from django.db import transaction
+
+    from archives.jobqueue import run_job
+    from archives.models import Job
+
+    try:
+        with transaction.atomic():
+            job = services.training_dataset_request_freeze(dataset=dataset)
+        pushed = True
+    except Exception:  # Redis away: the job row exists; run it here.
+        logging.getLogger(__name__).warning("could not queue the freeze job", exc_info=True)
+        job = Job.objects.filter(kind="heritage.derivatives", params__dataset_id=dataset.pk)
+        job = job.order_by("-created_at").first()
+        pushed = False
+    if pushed and _workers_listening(job.queue):
+        deadline = time.monotonic() + worker_wait
+        while time.monotonic() < deadline and job.status == Job.Status.QUEUED:
+            time.sleep(0.2)
+            job.refresh_from_db()
+    if job.status == Job.Status.QUEUED:
+        run_job(str(job.id))
+    # A worker has it: wait for the end (the crops of a small set take seconds).
+    deadline = time.monotonic() + 600
+    while not job.is_finished and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job.refresh_from_db()
+    job.refresh_from_db()
+    if job.status != Job.Status.SUCCEEDED:
+        raise RuntimeError(f"freezing {dataset} failed: {job.error or job.message}")
+    dataset.refresh_from_db()
+    return dataset
+
+
+def _workers_listening(queue: str) -> bool:
+    try:
+        import django_rq
+        from rq import Worker
+
+        return bool(Worker.all(queue=django_rq.get_queue(queue)))
+    except Exception:
+        return False
