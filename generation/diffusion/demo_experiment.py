@@ -17,6 +17,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,21 +27,50 @@ from generation.diffusion.demo_model import DEFAULT_OUT_DIR
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_GRID = REPO / "docs" / "demo-experiment-grid.png"
 
+# The experiment's settings, shared with the "through the apps" version of the workflow.
+# LoRA: overrides of the atlas-000 preset (``preset_config("atlas-000", **DEMO_LORA_SETTINGS)``).
+DEMO_LORA_SETTINGS: dict[str, Any] = {
+    "resolution": 64,
+    "epochs": 100,  # the paper's best epoch; batch 2 and U-Net lr 8e-4 come from the preset
+    "checkpoint_every_epochs": 100,
+    # Not in the paper: one caption in ten is dropped so the LoRA also learns the unconditional
+    # branch that classifier-free guidance extrapolates from.
+    "caption_dropout": 0.1,
+    "validation_prompts": (),
+}
+# Data split and generation: corpus.atlas_samples(n_train + n_heldout, size, corpus_seed),
+# the first n_train train, the rest are held out; DDIM steps, CFG and seeds fixed in advance.
+DEMO_DATA_SETTINGS: dict[str, Any] = {"n_train": 24, "n_heldout": 4, "size": 64, "corpus_seed": 0}
+DEMO_GENERATION_SETTINGS: dict[str, Any] = {"steps": 35, "cfg": 7.0, "seeds": (0, 1)}
+
+
+def demo_lora_config(**overrides: Any):
+    """The demo LoRA's LoraTrainingConfig: atlas-000 + DEMO_LORA_SETTINGS (+ ``overrides``)."""
+    from generation.diffusion.config import preset_config
+
+    return preset_config("atlas-000", **{**DEMO_LORA_SETTINGS, **overrides})
+
+
+def demo_split(n_train: int | None = None, n_heldout: int | None = None):
+    """(train, held-out) Atlas samples of the demo experiment."""
+    d = DEMO_DATA_SETTINGS
+    n_train = d["n_train"] if n_train is None else n_train
+    n_heldout = d["n_heldout"] if n_heldout is None else n_heldout
+    samples = atlas_samples(n_train + n_heldout, size=d["size"], seed=d["corpus_seed"])
+    return samples[:n_train], samples[n_train:]
+
 
 @dataclass(frozen=True)
 class DemoExperiment:
-    n_train: int = 24
-    n_heldout: int = 4
-    size: int = 64
-    corpus_seed: int = 0
-    seeds: tuple[int, ...] = (0, 1)
-    epochs: int = 100  # the paper's best epoch, batch 2, lr 8e-4 come from the preset
-    steps: int = 35
-    cfg: float = 7.0
+    n_train: int = DEMO_DATA_SETTINGS["n_train"]
+    n_heldout: int = DEMO_DATA_SETTINGS["n_heldout"]
+    size: int = DEMO_DATA_SETTINGS["size"]
+    corpus_seed: int = DEMO_DATA_SETTINGS["corpus_seed"]
+    seeds: tuple[int, ...] = DEMO_GENERATION_SETTINGS["seeds"]
+    epochs: int = DEMO_LORA_SETTINGS["epochs"]
+    steps: int = DEMO_GENERATION_SETTINGS["steps"]
+    cfg: float = DEMO_GENERATION_SETTINGS["cfg"]
     threads: int = 1  # one thread: two stall each other on a shared 2-core machine
-    # Not in the paper: one caption in ten is dropped so the LoRA also learns the unconditional
-    # branch; otherwise CFG 7 extrapolates from an untrained one and the colours run wild.
-    caption_dropout: float = 0.1
 
 
 def _metrics(made: np.ndarray, original: np.ndarray) -> dict[str, float]:
@@ -95,7 +125,6 @@ def run_demo_experiment(
     import torch
     from tqdm.auto import tqdm
 
-    from generation.diffusion.config import preset_config
     from generation.diffusion.pipeline import load_base_pipeline
     from generation.diffusion.train import train_lora
 
@@ -105,14 +134,9 @@ def run_demo_experiment(
     started = time.monotonic()
     try:
         samples = atlas_samples(exp.n_train + exp.n_heldout, size=exp.size, seed=exp.corpus_seed)
-        train, heldout = samples[: exp.n_train], samples[exp.n_train :]
-        config = preset_config(
-            "atlas-000",
-            resolution=exp.size,
-            epochs=exp.epochs,
-            checkpoint_every_epochs=exp.epochs,
-            caption_dropout=exp.caption_dropout,
-            validation_prompts=(),
+        train, heldout = samples[: exp.n_train], samples[exp.n_train :]  # as demo_split()
+        config = demo_lora_config(
+            resolution=exp.size, epochs=exp.epochs, checkpoint_every_epochs=exp.epochs
         )
         bar = tqdm(desc="LoRA (atlas-000 preset)", disable=not progress, unit="step")
 
