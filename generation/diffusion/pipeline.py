@@ -8,7 +8,9 @@ Two kinds of base model:
   ``from_single_file`` needs the diffusers configs of the components. Given a local folder as
   ``config=`` it never touches the hub, so we write SD 1.5's configs (below, inline) to a
   folder and pass that, plus the committed CLIP tokenizer. Without ``config=`` diffusers
-  would try to download ``stable-diffusion-v1-5`` configs at load time.
+  would try to download ``stable-diffusion-v1-5`` configs at load time. A checkpoint whose
+  components are not SD 1.5's sizes can carry its own configs in a folder beside it,
+  ``<stem>.config/`` (a diffusers folder without weights); every loader then uses that.
 
 Pickled formats (``.ckpt``, ``.pt``, ``.pth``, ``.bin``, ``.pkl``) are refused: unpickling
 runs arbitrary code from the file.
@@ -136,6 +138,31 @@ def refuse_pickle(path: str | Path) -> None:
         )
 
 
+def check_safetensors_file(path: str | Path) -> None:
+    """Raise BaseModelError if the file is not a whole safetensors file (header + every tensor).
+
+    Reads only the header: a truncated download or a foreign file is named before any loading.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if length <= 0 or 8 + length > size:
+            raise BaseModelError(f"{path.name}: not a safetensors file (no readable header).")
+        try:
+            header = json.loads(handle.read(length))
+            ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise BaseModelError(f"{path.name}: not a safetensors file (corrupt header).") from None
+    expected = 8 + length + max(ends, default=0)
+    if size < expected:
+        raise BaseModelError(
+            f"{path.name}: the file is truncated ({size} bytes, its header describes "
+            f"{expected}); copy it again."
+        )
+
+
 def base_model_kind(path: str | Path) -> str:
     """Check a base model path without loading weights: "diffusers" or "single_file".
 
@@ -150,6 +177,7 @@ def base_model_kind(path: str | Path) -> str:
             raise BaseModelError(
                 f"{path.name}: a single-file base model must be a .safetensors checkpoint."
             )
+        check_safetensors_file(path)
         return "single_file"
     if not (path / "model_index.json").is_file():
         raise BaseModelError(f"{path}: not a diffusers model folder (model_index.json is missing).")
@@ -167,6 +195,13 @@ def base_model_kind(path: str | Path) -> str:
             )
             raise BaseModelError(f"{path}: {name}/ has no .safetensors weights{why}.")
     return "diffusers"
+
+
+def single_file_config_dir(path: str | Path) -> Path | None:
+    """The configs folder beside a single-file checkpoint (``<stem>.config/``), if there is one."""
+    path = Path(path)
+    folder = path.with_name(path.stem + ".config")
+    return folder if (folder / "model_index.json").is_file() else None
 
 
 def write_sd15_config_dir(out_dir: str | Path) -> Path:
@@ -199,7 +234,8 @@ def load_base_pipeline(
     """A StableDiffusionPipeline from a local base model, never from a hub.
 
     ``config_dir``: for a single file, a folder of diffusers configs that describes it
-    (default: SD 1.5's, written to a temporary folder).
+    (default: the ``<stem>.config/`` folder beside it, else SD 1.5's, written to a temporary
+    folder).
     """
     import torch
     from diffusers import StableDiffusionPipeline
@@ -207,6 +243,8 @@ def load_base_pipeline(
     from generation.diffusion.tokenizer import load_tokenizer
 
     kind = base_model_kind(path)
+    if kind == "single_file" and config_dir is None:
+        config_dir = single_file_config_dir(path)
     dtype = dtype or torch.float32
     common = {
         "dtype": dtype,
@@ -236,7 +274,16 @@ def load_base_pipeline(
     except BaseModelError:
         raise
     except Exception as exc:  # a corrupt or foreign file: say so instead of a traceback
-        raise BaseModelError(f"{Path(path).name}: could not be loaded as SD 1.x ({exc}).") from exc
+        hint = ""
+        if kind == "single_file" and "expected shape" in str(exc):
+            hint = (
+                " Its tensor sizes differ from the configs used"
+                f" ({config_dir or 'SD 1.5'}); put the diffusers configs that describe it in"
+                f" {Path(path).stem}.config/ beside the file."
+            )
+        raise BaseModelError(
+            f"{Path(path).name}: could not be loaded as SD 1.x ({exc}).{hint}"
+        ) from exc
     # The committed tokenizer's length limit, whatever the folder says (1e30 overflows).
     pipe.tokenizer.model_max_length = 77
     pipe.set_progress_bar_config(disable=True)
