@@ -59,16 +59,19 @@ def demo_training_settings() -> tuple[str, dict[str, Any]]:
     return "atlas-000", {
         "epochs": exp.epochs,
         "checkpoint_every_epochs": exp.epochs,
-        "caption_dropout": exp.caption_dropout,
+        "caption_dropout": getattr(exp, "caption_dropout", 0.1),
     }
 
 
 def demo_generation_settings() -> dict[str, Any]:
     """Seeds, DDIM steps and CFG of the demo experiment's generation step."""
-    from generation.diffusion.demo_experiment import DemoExperiment
+    from generation.diffusion import demo_experiment as de
 
-    exp = DemoExperiment()
-    return {"seeds": list(exp.seeds), "steps": exp.steps, "cfg": exp.cfg}
+    exposed = getattr(de, "DEMO_GENERATION_SETTINGS", None)
+    if exposed is None:
+        exp = de.DemoExperiment()
+        exposed = {"seeds": exp.seeds, "steps": exp.steps, "cfg": exp.cfg}
+    return {"seeds": list(exposed["seeds"]), "steps": exposed["steps"], "cfg": exposed["cfg"]}
 
 
 @dataclass

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.demo_workflow import (
+    EXECUTORS,
     WorkflowError,
     WorkflowOptions,
     format_metrics_table,
@@ -28,7 +30,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--atlas", type=int, default=28, help="Atlas demo images (28)")
+        parser.add_argument("--landscapes", type=int, default=6, help="ink landscapes (6)")
+        parser.add_argument(
+            "--image-size", type=int, default=384, help="catalogue image size (384)"
+        )
         parser.add_argument("--epochs", type=int, help="override the demo experiment's epochs")
+        parser.add_argument(
+            "--training-json",
+            default="{}",
+            help="more training-setting overrides as JSON, e.g. '{\"rank\": 8}'",
+        )
+        parser.add_argument(
+            "--max-prompts", type=int, help="use only the first N held-out captions"
+        )
         parser.add_argument("--steps", type=int, help="DDIM steps (demo experiment: 35)")
         parser.add_argument("--cfg", type=float, help="CFG scale (demo experiment: 7)")
         parser.add_argument("--seeds", type=int, nargs="+", help="seeds (demo experiment: 0 1)")
@@ -38,9 +52,11 @@ class Command(BaseCommand):
             help="start an `atelier_worker default gpu` process for the jobs (stopped at the end)",
         )
         parser.add_argument(
-            "--inline",
-            action="store_true",
-            help="run every job in this process even if a worker is listening",
+            "--jobs",
+            choices=EXECUTORS,
+            default="auto",
+            help="auto: a listening worker runs each job, else this process does; worker: "
+            "always wait for a worker; inline: run every job in this process",
         )
         parser.add_argument("--json", type=Path, help="also write the results as JSON here")
         parser.add_argument(
@@ -48,24 +64,32 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        if options["worker"] and options["inline"]:
-            raise CommandError("--worker and --inline exclude each other")
-        training = {}
+        if options["worker"] and options["jobs"] == "inline":
+            raise CommandError("--worker and --jobs inline exclude each other")
+        try:
+            training = dict(json.loads(options["training_json"]))
+        except (ValueError, TypeError) as exc:
+            raise CommandError(f"--training-json: {exc}") from exc
         if options["epochs"] is not None:
-            training = {"epochs": options["epochs"], "checkpoint_every_epochs": options["epochs"]}
+            training.update(epochs=options["epochs"], checkpoint_every_epochs=options["epochs"])
         opts = WorkflowOptions(
             atlas=options["atlas"],
+            landscapes=options["landscapes"],
+            image_size=options["image_size"],
+            max_prompts=options["max_prompts"],
             training=training,
             seeds=options["seeds"],
             steps=options["steps"],
             cfg=options["cfg"],
-            executor="inline" if options["inline"] else "worker" if options["worker"] else "auto",
+            executor="worker" if options["worker"] else options["jobs"],
         )
         worker = self._start_worker() if options["worker"] else None
         try:
             result = run_demo_workflow(opts, say=lambda line: self.stdout.write(line))
         except WorkflowError as exc:
             raise CommandError(str(exc)) from exc
+        except ValidationError as exc:  # a refused setting: the services' own message
+            raise CommandError("; ".join(exc.messages)) from exc
         finally:
             if worker is not None:
                 worker.terminate()
