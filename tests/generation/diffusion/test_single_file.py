@@ -142,3 +142,26 @@ def test_a_truncated_or_foreign_safetensors_is_refused_clearly(models, tmp_path)
     save_file({"encoder.weight": torch.zeros(4, 4)}, str(foreign))
     with pytest.raises(BaseModelError, match=r"foreign\.safetensors: could not be loaded"):
         validate_base_model(foreign, config_dir=folder)
+
+
+def test_the_default_path_writes_configs_and_uses_the_committed_tokenizer(models, monkeypatch):
+    """No config folder at all: the inline SD 1.5 configs + committed tokenizer path, here with
+    the inline configs swapped for the tiny model's sizes (SD 1.5 itself is gigabytes)."""
+    import json
+
+    from generation.diffusion import pipeline
+
+    folder, checkpoint = models
+
+    def config(name: str, file: str = "config.json") -> dict:
+        values = json.loads((folder / name / file).read_text())
+        return {k: v for k, v in values.items() if not k.startswith("_")}
+
+    monkeypatch.setattr(pipeline, "SD15_UNET_CONFIG", config("unet"))
+    monkeypatch.setattr(pipeline, "SD15_VAE_CONFIG", config("vae"))
+    monkeypatch.setattr(pipeline, "SD15_TEXT_ENCODER_CONFIG", config("text_encoder"))
+    single = load_base_pipeline(checkpoint)
+    reference = load_base_pipeline(folder)
+    assert single.tokenizer("silk").input_ids == reference.tokenizer("silk").input_ids
+    assert single.scheduler.config.timestep_spacing == "leading"
+    np.testing.assert_array_equal(_images(single), _images(reference))
