@@ -168,7 +168,7 @@ def wait_job(
         if describe is not None:
             line += describe(job)
         now = time.monotonic()
-        if line != last_line and now - last_print >= 2.0:
+        if line != last_line and now - last_print >= 5.0:
             say(line)
             last_line, last_print = line, now
         time.sleep(0.25)

@@ -125,8 +125,13 @@ class Command(BaseCommand):
     def _start_worker(self) -> subprocess.Popen:
         manage = Path(settings.BASE_DIR) / "manage.py"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.setdefault("OMP_NUM_THREADS", "1")
-        self.stdout.write("starting a worker: atelier_worker default gpu")
-        return subprocess.Popen(
-            [sys.executable, str(manage), "atelier_worker", "default", "gpu"], env=env
-        )
+        env.setdefault("OMP_NUM_THREADS", "1")  # one heavy process on a small machine
+        log = Path(settings.VAR_DIR) / "demo-workflow-worker.log"
+        self.stdout.write(f"starting a worker: atelier_worker default gpu (log: {log})")
+        with open(log, "ab") as handle:
+            return subprocess.Popen(
+                [sys.executable, str(manage), "atelier_worker", "default", "gpu"],
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
