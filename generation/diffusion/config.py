@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-TARGETS = ("unet_attention", "unet_cross_attention", "unet_and_text_encoder")
+TARGETS = ("unet_attention", "unet_cross_attention", "unet_and_text_encoder", "unet_all")
 OPTIMIZERS = ("adamw", "adamw8bit")
 LR_SCHEDULERS = (
     "constant",
@@ -38,6 +38,16 @@ UNET_CROSS_ATTENTION_MODULES = (
     r".*attn2\.to_out\.0",
 )
 TEXT_ENCODER_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj")
+# "unet_all": every linear and conv layer of the U-Net's blocks (attention, its projections and
+# feed-forward, the resnets, the time embedding and, where the U-Net has one, the text-to-time
+# `add_embedding`), for small base models whose attention alone cannot carry a new palette.
+# A full-match regex: conv_in/conv_out and the samplers stay frozen, and so does the attention
+# pooling inside add_embedding (diffusers' load_lora_weights turns a LoRA there into NaNs).
+UNET_ALL_MODULES = (
+    r".*(to_q|to_k|to_v|to_out\.0|proj_in|proj_out|ff\.net\.0\.proj|ff\.net\.2"
+    r"|time_embedding\.linear_[12]|add_embedding\.proj"
+    r"|time_emb_proj|conv1|conv2|conv_shortcut)"
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,8 @@ class LoraTrainingConfig:
     def unet_target_modules(self) -> list[str] | str:
         if self.target == "unet_attention":
             return list(UNET_ATTENTION_MODULES)
+        if self.target == "unet_all":
+            return UNET_ALL_MODULES
         # peft treats a str as one full-match regex: only attn2 (cross-attention) modules.
         return "|".join(UNET_CROSS_ATTENTION_MODULES)
 

@@ -1,0 +1,87 @@
+"""The demo experiment's settings and metric protocol (the 2-minute run itself is a command)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from generation.diffusion.config import preset_config
+from generation.diffusion.demo_experiment import (
+    DEMO_DATA_SETTINGS,
+    _metrics,
+    demo_lora_config,
+    demo_split,
+)
+
+
+def test_demo_lora_config_is_the_atlas_000_preset_scaled_to_the_cpu():
+    config = demo_lora_config()
+    preset = preset_config("atlas-000")
+    assert config.validate() == []
+    # The paper's figures are kept: epoch 100, batch 2, U-Net lr 8e-4, a U-Net-only LoRA.
+    assert (config.epochs, config.train_batch_size, config.unet_lr) == (100, 2, 8e-4)
+    assert (preset.epochs, preset.train_batch_size, preset.unet_lr) == (100, 2, 8e-4)
+    assert config.target.startswith("unet") and not config.trains_text_encoder
+    assert config.resolution == DEMO_DATA_SETTINGS["size"]
+
+
+def test_held_out_images_are_not_training_images():
+    train, heldout = demo_split()
+    assert len(train) == DEMO_DATA_SETTINGS["n_train"]
+    assert len(heldout) == DEMO_DATA_SETTINGS["n_heldout"]
+    train_pixels = [np.asarray(s.image.convert("RGB")) for s in train]
+    for sample in heldout:
+        pixels = np.asarray(sample.image.convert("RGB"))
+        assert pixels.shape == (DEMO_DATA_SETTINGS["size"],) * 2 + (3,)
+        assert sample.key not in {s.key for s in train}
+        assert all(not np.array_equal(pixels, t) for t in train_pixels)
+
+
+def test_metrics_rank_a_closer_image_better_on_all_three():
+    rng = np.random.default_rng(0)
+    original = np.zeros((64, 64, 3), np.uint8)
+    original[:, 16:32] = (200, 30, 40)  # vertical warp bands
+    original[:, 40:48] = (240, 200, 60)
+    noisy = np.clip(original + rng.normal(0, 20, original.shape), 0, 255).astype(np.uint8)
+    wrong = rng.integers(0, 256, original.shape, dtype=np.uint8)
+
+    with np.errstate(divide="ignore"):  # PSNR of identical images is infinite
+        same = _metrics(original, original)
+    assert same["mse"] == 0 and math.isinf(same["psnr"]) and same["ssim"] == 1.0
+    close, far = _metrics(noisy, original), _metrics(wrong, original)
+    assert close["mse"] < far["mse"]
+    assert close["psnr"] > far["psnr"]
+    assert close["ssim"] > far["ssim"]
+    # PSNR follows from MSE at data_range 255.
+    assert math.isclose(close["psnr"], 10 * math.log10(255**2 / close["mse"]), rel_tol=1e-9)
+
+
+def test_unet_all_target_adapts_every_block_layer_but_not_the_attention_pooling():
+    import re
+
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from generation.diffusion.demo_model import DEFAULT_OUT_DIR
+
+    pattern = demo_lora_config().unet_target_modules
+    assert isinstance(pattern, str)  # peft: one full-match regex
+    unet = UNet2DConditionModel.from_pretrained(DEFAULT_OUT_DIR / "unet")
+    layers = [
+        name
+        for name, module in unet.named_modules()
+        if isinstance(module, torch.nn.Linear | torch.nn.Conv2d)
+    ]
+    adapted = {name for name in layers if re.fullmatch(pattern, name)}
+    for wanted in (
+        "time_embedding.linear_1",
+        "add_embedding.proj",  # the text path into the time embedding
+        "mid_block.attentions.0.transformer_blocks.0.attn2.to_k",
+        "mid_block.attentions.0.transformer_blocks.0.ff.net.2",
+        "mid_block.resnets.0.conv1",
+        "down_blocks.0.attentions.0.proj_in",
+    ):
+        assert wanted in adapted
+    assert not {n for n in adapted if ".pool." in n}
+    assert {"conv_in", "conv_out"}.isdisjoint(adapted)
