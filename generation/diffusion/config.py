@@ -84,6 +84,10 @@ class LoraTrainingConfig:
     gradient_checkpointing: bool = False
     cache_latents: bool = True
     cache_text_embeddings: bool = True  # only possible while the text encoder is frozen
+    # Train on latents drawn from the VAE posterior (diffusers' example). False: its mean, for a
+    # VAE trained as a plain autoencoder whose posterior std was never trained (the demo model's
+    # is ~1, as large as the signal) -- the base U-Net was trained on the mean too.
+    sample_latents: bool = True
     # length
     seed: int = 0
     epochs: int = 1
@@ -220,7 +224,12 @@ class LoraTrainingConfig:
             f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)} "
             f"(got {self.mixed_precision!r}).",
         )
-        for name in ("gradient_checkpointing", "cache_latents", "cache_text_embeddings"):
+        for name in (
+            "gradient_checkpointing",
+            "cache_latents",
+            "cache_text_embeddings",
+            "sample_latents",
+        ):
             check(isinstance(getattr(self, name), bool), f"{name} must be true or false.")
         check(isinstance(self.random_flip, bool), "random_flip must be true or false.")
         if self.cache_text_embeddings and self.target == "unet_and_text_encoder":

@@ -397,7 +397,9 @@ def train_lora(
                 )
                 mean, std = encode_posterior(pixels)
             sample = torch.randn(mean.shape, generator=generator).to(device)
-            latents = (mean + std * sample) * vae.config.scaling_factor
+            latents = (mean + std * sample if config.sample_latents else mean) * (
+                vae.config.scaling_factor
+            )
             noise = torch.randn(latents.shape, generator=generator).to(device)
             if config.noise_offset:
                 offset = torch.randn((bsz, latents.shape[1], 1, 1), generator=generator)

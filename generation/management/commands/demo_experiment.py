@@ -19,8 +19,14 @@ class Command(BaseCommand):
         parser.add_argument("--out", type=Path, default=None, help="working folder")
         parser.add_argument("--grid", type=Path, default=None, help="picture grid PNG to write")
         parser.add_argument("--epochs", type=int, default=None, help="default: the preset's 100")
+        parser.add_argument(
+            "--max-steps",
+            type=int,
+            default=None,
+            help="optimizer steps, wins over --epochs (default 5200, the paper's); 0 = epochs",
+        )
 
-    def handle(self, *args, out=None, grid=None, epochs=None, **options):
+    def handle(self, *args, out=None, grid=None, epochs=None, max_steps=None, **options):
         from generation.diffusion.demo_experiment import (
             DEFAULT_GRID,
             DemoExperiment,
@@ -28,7 +34,12 @@ class Command(BaseCommand):
             run_demo_experiment,
         )
 
-        exp = DemoExperiment() if epochs is None else DemoExperiment(epochs=epochs)
+        changes = {}
+        if epochs is not None:
+            changes["epochs"] = epochs
+        if max_steps is not None:
+            changes["max_steps"] = max_steps or None
+        exp = DemoExperiment(**changes)
         out_dir = Path(out or Path(settings.MEDIA_ROOT) / "demo-experiment")
         results = run_demo_experiment(
             out_dir,
