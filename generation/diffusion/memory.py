@@ -28,6 +28,9 @@ SD15_BLOCK_WIDTH_SUM = 12_480
 SD15_BLOCKS = 16
 SD15_CONTEXT = 768
 SD15_TEXT_LAYERS = 12
+# "unet_all" adds r * (in + out) per linear and r * (in * k * k + out) per conv layer; summed over
+# SD 1.5's U-Net (built on the meta device, see tests/generation/diffusion/test_memory.py):
+SD15_UNET_ALL_PARAMS_PER_RANK = 1_000_576
 
 # Activation memory kept for backward, per sample at 512 px, at 2 bytes per element (fp16).
 ACTIVATION_BYTES_512 = {False: int(1.3 * GIB), True: int(0.35 * GIB)}  # by gradient checkpointing
@@ -42,9 +45,11 @@ def sd15_lora_parameters(config: LoraTrainingConfig) -> int:
 
     A LoRA on a Linear(in, out) adds rank * (in + out) parameters. Per transformer block of
     width d: self-attention q, k, v, out are d -> d; cross-attention q, out are d -> d and k, v
-    are 768 -> d.
+    are 768 -> d. "unet_all" (every block layer, resnet convs included) is counted once, per rank.
     """
     r = config.rank
+    if config.target == "unet_all":
+        return r * SD15_UNET_ALL_PARAMS_PER_RANK
     d_sum = SD15_BLOCK_WIDTH_SUM
     cross = r * (4 * d_sum + 2 * (d_sum + SD15_BLOCKS * SD15_CONTEXT))
     self_attention = r * 4 * 2 * d_sum

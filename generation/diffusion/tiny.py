@@ -10,19 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from generation.diffusion.pipeline import SD15_SCHEDULER_CONFIG
+
 TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "demo_model" / "tokenizer"
 
 # Stable Diffusion 1.5's scheduler settings (the ones its scheduler_config.json holds).
 SD15_SCHEDULER: dict[str, Any] = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "clip_sample": False,
-    "set_alpha_to_one": False,
-    "steps_offset": 1,
-    "prediction_type": "epsilon",
-    "timestep_spacing": "leading",
+    k: v for k, v in SD15_SCHEDULER_CONFIG.items() if k != "_class_name"
 }
 
 

@@ -34,7 +34,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--image-size", type=int, default=384, help="catalogue image size (384)"
         )
-        parser.add_argument("--epochs", type=int, help="override the demo experiment's epochs")
+        parser.add_argument(
+            "--epochs",
+            type=int,
+            help="train this many epochs instead of the demo experiment's fixed step count",
+        )
+        parser.add_argument(
+            "--max-steps", type=int, help="override the demo experiment's optimizer steps"
+        )
         parser.add_argument(
             "--training-json",
             default="{}",
@@ -71,7 +78,12 @@ class Command(BaseCommand):
         except (ValueError, TypeError) as exc:
             raise CommandError(f"--training-json: {exc}") from exc
         if options["epochs"] is not None:
-            training.update(epochs=options["epochs"], checkpoint_every_epochs=options["epochs"])
+            # max_steps wins over epochs, so an explicit epoch count clears the demo's steps.
+            training.update(
+                epochs=options["epochs"], checkpoint_every_epochs=options["epochs"], max_steps=None
+            )
+        if options["max_steps"] is not None:
+            training.update(max_steps=options["max_steps"])
         opts = WorkflowOptions(
             atlas=options["atlas"],
             landscapes=options["landscapes"],

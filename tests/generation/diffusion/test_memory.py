@@ -18,7 +18,7 @@ from generation.diffusion.memory import (
 
 
 @pytest.mark.parametrize(
-    "target", ["unet_attention", "unet_cross_attention", "unet_and_text_encoder"]
+    "target", ["unet_attention", "unet_cross_attention", "unet_and_text_encoder", "unet_all"]
 )
 def test_lora_parameter_count_matches_sd15_built_from_its_config(target):
     """Built on the meta device: the real architecture, no memory, no download."""
