@@ -582,6 +582,19 @@ GENERIC_COLORS: dict[str, RGB] = {
     "black": (25, 25, 25),
     "gray": (128, 128, 128),
     "brown": (130, 80, 40),
+    # The colour words of Atlas captions, with the same RGB: a base model should know the words
+    # a curator writes (SD 1.5 knows "indigo"); what it must not know is the Atlas *style*.
+    "crimson": (178, 28, 46),
+    "saffron": (238, 186, 38),
+    "emerald": (22, 122, 78),
+    "indigo": (32, 42, 112),
+    "ivory": (242, 234, 212),
+    "golden yellow": (236, 196, 40),
+    "scarlet": (206, 36, 40),
+    "magenta": (176, 30, 110),
+    "sky blue": (90, 150, 210),
+    "pomegranate red": (160, 20, 40),
+    "leaf green": (40, 140, 60),
 }
 GENERIC_KINDS = ("shapes", "stripes", "grid", "scene")
 

@@ -132,3 +132,18 @@ def test_recipe_hash_recorded_matches_the_recipe():
         "the generic corpus changed: rebuild the model"
     )
     assert Path(DEMO / "tokenizer" / "vocab.json").exists()
+
+
+def test_recipe_fingerprint_ignores_comments_and_docstrings_but_not_code():
+    from generation.diffusion.demo_model import __file__ as recipe_file
+    from generation.diffusion.demo_model import code_sha256
+
+    source = Path(recipe_file).read_text(encoding="utf-8")
+    reworded = source.replace('"""The recipe for', '"""A reworded recipe for', 1).replace(
+        "    unet_steps: int", "    # a new comment\n    unet_steps: int", 1
+    )
+    assert reworded != source
+    assert code_sha256(reworded) == code_sha256(source)
+    changed = source.replace("unet_steps: int = 2000", "unet_steps: int = 2001", 1)
+    assert changed != source
+    assert code_sha256(changed) != code_sha256(source)
