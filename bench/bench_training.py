@@ -3,15 +3,17 @@ embeddings) against a reference loop in the style of diffusers'
 examples/text_to_image/train_text_to_image_lora.py (VAE and text encoder run every step).
 
 Same tiny SD-format model, same images and captions, same LoRA (rank 4 on U-Net attention),
-AdamW, batch 4; each side runs in its own subprocess so RSS peaks don't mix; one run.
+AdamW, batch 4; each side runs in its own subprocess so RSS peaks don't mix; the sides
+alternate for ``--rounds`` rounds and the medians are compared.
 
-    python bench/bench_training.py --steps 30 --size 64
+    python bench/bench_training.py --steps 60 --size 64 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,6 +121,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--side", choices=["reference", "ours"])
     parser.add_argument("--base")
     args = parser.parse_args()
@@ -134,36 +137,44 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "tiny"
         build_tiny_pipeline(base, seed=0, sample_size=args.size)
-        figures = {}
-        for side in ("reference", "ours"):
-            command = [sys.executable, __file__, "--side", side, "--base", str(base)]
-            command += ["--steps", str(args.steps), "--size", str(args.size)]
-            command += ["--batch", str(args.batch), "--threads", str(args.threads)]
-            out = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=ROOT,
-            )
-            figures[side] = json.loads(out.stdout.strip().splitlines()[-1])
-    ref, ours = figures["reference"], figures["ours"]
+        # Alternate the sides for several rounds: on a shared machine, load that comes and goes
+        # then hits both alike, and the median of each side is what we compare.
+        runs: dict[str, list[dict]] = {"reference": [], "ours": []}
+        for _ in range(args.rounds):
+            for side in ("reference", "ours"):
+                command = [sys.executable, __file__, "--side", side, "--base", str(base)]
+                command += ["--steps", str(args.steps), "--size", str(args.size)]
+                command += ["--batch", str(args.batch), "--threads", str(args.threads)]
+                out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+                runs[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    def median(side: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[side])
+
+    ref_step = median("reference", "seconds_per_step")
+    ours_step = median("ours", "seconds_per_step")
+    ref_rss, ours_rss = median("reference", "peak_rss"), median("ours", "peak_rss")
     print(
         f"tiny SD model, {args.size} px, batch {args.batch}, {args.steps} steps, "
-        f"{args.threads} torch thread(s)"
+        f"{args.threads} torch thread(s), {args.rounds} alternating rounds (medians)"
     )
     print(
-        f"reference (VAE + text encoder every step): {ref['seconds_per_step']:.4f} s/step, "
-        f"peak RSS {ref['peak_rss'] / 2**20:.0f} MiB"
+        f"reference (VAE + text encoder every step): {ref_step:.4f} s/step, "
+        f"peak RSS {ref_rss / 2**20:.0f} MiB"
     )
     print(
-        f"train_lora (cached latents + embeddings):  {ours['seconds_per_step']:.4f} s/step, "
-        f"peak RSS {ours['peak_rss'] / 2**20:.0f} MiB "
-        f"(whole call incl. load, caching, save: {ours['seconds_total']:.2f} s)"
+        f"train_lora (cached latents + embeddings):  {ours_step:.4f} s/step, "
+        f"peak RSS {ours_rss / 2**20:.0f} MiB "
+        f"(whole call incl. load, caching, save: {median('ours', 'seconds_total'):.2f} s)"
     )
+    per_round = [
+        o["seconds_per_step"] / r["seconds_per_step"]
+        for r, o in zip(runs["reference"], runs["ours"], strict=True)
+    ]
     print(
-        f"ratio ours/reference: {ours['seconds_per_step'] / ref['seconds_per_step']:.2f} "
-        f"(s/step), {ours['peak_rss'] / ref['peak_rss']:.2f} (peak RSS)"
+        f"ratio ours/reference: {ours_step / ref_step:.2f} (s/step), "
+        f"{ours_rss / ref_rss:.2f} (peak RSS); per round: "
+        + ", ".join(f"{x:.2f}" for x in per_round)
     )
 
 
