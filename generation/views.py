@@ -131,6 +131,17 @@ def run_detail(request, pk: int):
             "svg": {"w": SVG_W, "h": SVG_H, "pad": SVG_PAD},
             "checkpoints": run.checkpoints.select_related("archive"),
             "validation_images": run.validation_images.select_related("file"),
+            # Base vs LoRA rows of the validation metrics; the rest (steps, device...) as facts.
+            "validation_metrics": [
+                {"condition": name, **run.metrics[name]}
+                for name in ("base", "lora")
+                if isinstance(run.metrics.get(name), dict)
+            ],
+            "run_facts": {
+                k.replace("_", " "): round(v, 4) if isinstance(v, float) else v
+                for k, v in run.metrics.items()
+                if not isinstance(v, dict) and v is not None
+            },
         },
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from safetensors import safe_open
 
 from archives.models import Job
@@ -27,7 +28,7 @@ def job_of(client, run_id) -> dict:
 
 @pytest.mark.worker
 def test_a_run_trains_with_live_progress_and_stores_its_files(
-    start_worker, curator_client, base_model, frozen_dataset
+    start_worker, curator, curator_client, base_model, frozen_dataset
 ):
     response = curator_client.post(
         "/api/v1/training-runs/",
@@ -95,6 +96,15 @@ def test_a_run_trains_with_live_progress_and_stores_its_files(
     assert header["ss_network_alpha"] == "8.0"
     assert any(k.startswith("lora_unet_") for k in keys)
     assert "SILK-0" in header["heritage.accession_numbers"]
+
+    # The curator page shows the validation metrics as a base-vs-LoRA table, rounded.
+    web = Client()
+    web.force_login(curator)
+    page = web.get(f"/curator/generation/runs/{run['id']}/").content.decode()
+    ssim = body["metrics"]["lora"]["ssim"]
+    assert "<caption>Validation images against" in page
+    assert f"<td>{ssim:.4f}</td>" in page
+    assert repr(ssim) not in page  # no raw 17-digit floats
 
 
 @pytest.mark.worker
