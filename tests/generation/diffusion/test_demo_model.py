@@ -135,10 +135,10 @@ def test_recipe_hash_recorded_matches_the_recipe():
 
 
 def test_recipe_fingerprint_ignores_comments_and_docstrings_but_not_code():
-    from generation.diffusion.demo_model import __file__ as recipe_file
+    from generation.diffusion import demo_model
     from generation.diffusion.demo_model import code_sha256
 
-    source = Path(recipe_file).read_text(encoding="utf-8")
+    source = Path(demo_model.__file__).read_text(encoding="utf-8")
     reworded = source.replace('"""The recipe for', '"""A reworded recipe for', 1).replace(
         "    unet_steps: int", "    # a new comment\n    unet_steps: int", 1
     )
