@@ -272,6 +272,36 @@ def summarise(pairs: Iterable[PairMetrics]) -> MetricSummary:
     )
 
 
+# --- reference rows -------------------------------------------------------------------------
+
+
+def flat_like(original: np.ndarray) -> np.ndarray:
+    """A featureless image of ``original``'s own mean colour, same shape (uint8)."""
+    mean = original.reshape(-1, original.shape[-1]).mean(axis=0).round()
+    return np.broadcast_to(mean, original.shape).astype(np.uint8)
+
+
+def reference_summaries(
+    originals: Sequence[np.ndarray], others: Sequence[np.ndarray]
+) -> dict[str, MetricSummary]:
+    """What images no model drew score against the originals, for reading a model's figures.
+
+    ``others``: every one of ``others`` (e.g. the training images: the style itself, in
+    other layouts) against every original. ``flat``: each original's mean colour, flat.
+    Per-image metrics against one original reward the right colour in the right place; these
+    two rows show how much of a score needs no style at all (docs/demo-experiment.md).
+    """
+    if not originals or not others:
+        raise ValueError("reference rows need at least one original and one other image")
+    pairs_a = np.stack([o for _ in originals for o in others])
+    pairs_b = np.stack([orig for orig in originals for _ in others])
+    flats = np.stack([flat_like(o) for o in originals])
+    return {
+        "others": summarise(pair_metrics(pairs_a, pairs_b)),
+        "flat": summarise(pair_metrics(flats, np.stack(list(originals)))),
+    }
+
+
 # --- memorisation check ---------------------------------------------------------------------
 
 MEMO_SIZE = 64  # compare grey 64x64 thumbnails: framing and layout, not fine texture

@@ -360,6 +360,32 @@ def _rgb(stored: StoredFile, size: tuple[int, int] | None = None):
         return metrics.as_rgb_array(im, size)
 
 
+def _reference_pixels(image: ItemImage, size: tuple[int, int]) -> np.ndarray:
+    """A catalogue image as the metrics compare it: the display derivative (else the original),
+    centre-cropped and resized to ``size``."""
+    return _rgb(image.display if image.display_id else image.original, size)
+
+
+REFERENCE_OTHERS = "reference: training images"
+REFERENCE_FLAT = "reference: flat mean colour"
+
+
+def reference_metric_rows(
+    *, originals: Sequence[ItemImage], others: Sequence[ItemImage], size: tuple[int, int]
+) -> list[dict[str, Any]]:
+    """Rows in ``metric_summary``'s format for images no model drew, to read a study's metrics
+    by: every one of ``others`` (a LoRA's training images: its style in other layouts) against
+    every original, and a flat image of each original's mean colour."""
+    refs = metrics.reference_summaries(
+        [_reference_pixels(o, size) for o in originals],
+        [_reference_pixels(o, size) for o in others],
+    )
+    return [
+        {"condition": REFERENCE_OTHERS, **refs["others"].__dict__},
+        {"condition": REFERENCE_FLAT, **refs["flat"].__dict__},
+    ]
+
+
 def references_of(image: GeneratedImage, study: Study | None = None) -> list[ItemImage]:
     """The real images a generated image is compared with: its item's images, else the images
     of its passage's items, else the study's reference (calibration) images."""
@@ -399,7 +425,7 @@ def metric_results_compute(
         size = (gen.shape[1], gen.shape[0])
         refs = references_of(image, study)
         if refs:
-            ref_arrays = [_rgb(r.display if r.display_id else r.original, size) for r in refs]
+            ref_arrays = [_reference_pixels(r, size) for r in refs]
             pairs = metrics.pair_metrics(np.stack([gen] * len(refs)), np.stack(ref_arrays))
             with transaction.atomic():
                 for ref, pm in zip(refs, pairs, strict=True):

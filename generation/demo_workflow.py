@@ -204,7 +204,14 @@ def _demo_panel():
 
 
 def format_metrics_table(rows: list[dict[str, Any]]) -> str:
-    names = {"base": "base (demo model)", "lora": "base + Atlas LoRA"}
+    from evaluation.services import REFERENCE_FLAT, REFERENCE_OTHERS
+
+    names = {
+        "base": "base (demo model)",
+        "lora": "base + Atlas LoRA",
+        REFERENCE_OTHERS: "*reference:* real Atlas silk (training images vs held-out)",
+        REFERENCE_FLAT: "*reference:* flat image of the original's mean colour",
+    }
 
     def num(value, fmt):
         return "-" if value is None else format(value, fmt)
@@ -231,7 +238,7 @@ def run_demo_workflow(
 ) -> dict[str, Any]:
     """Run the whole demo through the apps; returns ids, URLs and the metrics table."""
     from evaluation.selectors import study_report
-    from evaluation.services import study_create, study_request_metrics
+    from evaluation.services import reference_metric_rows, study_create, study_request_metrics
     from generation.models import GeneratedImage
     from generation.services import generation_request_create, training_run_create
     from heritage.models import TrainingDataset
@@ -338,6 +345,15 @@ def run_demo_workflow(
             "psnr": (lo["psnr_mean"] or 0) > (b["psnr_mean"] or 0),
             "ssim": lo["ssim_mean"] > b["ssim_mean"],
         }
+    # What real Atlas cloth and a flat image score against the same originals: the figures
+    # above read differently once one sees them (docs/demo-experiment.md).
+    size = (images[0].width, images[0].height)
+    training = dataset_examples(dataset, split="train").select_related(
+        "image__display", "image__original"
+    )
+    references = reference_metric_rows(
+        originals=[e.image for e in heldout], others=[e.image for e in training], size=size
+    )
     urls = {
         "run": reverse("generation:run", args=[run.pk]),
         "requests": [reverse("generation:request", args=[r.pk]) for r in requests],
@@ -356,6 +372,7 @@ def run_demo_workflow(
         "steps": steps,
         "cfg": cfg,
         "table": table,
+        "references": references,
         "lora_wins": lora_wins,
         "urls": urls,
         "seconds": round(time.monotonic() - started, 1),

@@ -98,6 +98,27 @@ def _metrics(made: np.ndarray, original: np.ndarray) -> dict[str, float]:
     }
 
 
+def _pixels(sample) -> np.ndarray:
+    return np.asarray(sample.image.convert("RGB"))
+
+
+def reference_scores(train: list, heldout: list) -> dict[str, dict[str, float]]:
+    """Mean MSE, PSNR and SSIM of two kinds of image no model drew, against the held-out set.
+
+    ``real_atlas``: every training image against every held-out original - real Atlas cloth,
+    the style the LoRA should learn, in a layout the caption does not tell. ``flat``: one flat
+    image of each original's own mean colour. Printed beside the models' rows so a reader sees
+    what the metrics reward on this corpus (docs/demo-experiment.md, "What the metrics reward").
+    """
+    from evaluation.metrics import reference_summaries  # plain numpy, like this module
+
+    rows = reference_summaries([_pixels(s) for s in heldout], [_pixels(t) for t in train])
+    return {
+        name: {"mse": r.mse_mean, "psnr": r.psnr_mean, "ssim": r.ssim_mean}
+        for name, r in (("real_atlas", rows["others"]), ("flat", rows["flat"]))
+    }
+
+
 def _render(pipe, prompt: str, seed: int, exp: DemoExperiment) -> np.ndarray:
     import torch
 
@@ -187,7 +208,7 @@ def run_demo_experiment(
         rows = []
         per_image = []
         for (s, seed), b, lo in zip(jobs, base_imgs, lora_imgs, strict=True):
-            original = np.asarray(s.image.convert("RGB"))
+            original = _pixels(s)
             per_image.append(
                 {
                     "key": s.key,
@@ -220,6 +241,7 @@ def run_demo_experiment(
             "heldout_captions": [s.caption for s in heldout],
             "table": table,
             "lora_beats_base_on_all_three": lora_wins,
+            "reference": reference_scores(train, heldout),
             "per_image": per_image,
             "grid": str(grid_path) if grid_path else None,
             "total_seconds": round(time.monotonic() - started, 1),
@@ -238,10 +260,15 @@ def format_table(results: dict) -> str:
         "| model | MSE (lower is better) | PSNR dB (higher) | SSIM (higher) |",
         "|---|---|---|---|",
     ]
-    for name, key in (("base (demo model)", "base"), ("base + Atlas LoRA", "lora")):
-        lines.append(
-            f"| {name} | {t[key]['mse']:.1f} | {t[key]['psnr']:.2f} | {t[key]['ssim']:.4f} |"
-        )
+    rows = [("base (demo model)", t["base"]), ("base + Atlas LoRA", t["lora"])]
+    ref = results.get("reference") or {}
+    if ref:  # references, not models: what the metrics give images no model drew
+        rows += [
+            ("*reference:* real Atlas silk (training images vs held-out)", ref["real_atlas"]),
+            ("*reference:* flat image of the original's mean colour", ref["flat"]),
+        ]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['mse']:.1f} | {r['psnr']:.2f} | {r['ssim']:.4f} |")
     return "\n".join(lines)
 
 

@@ -125,3 +125,20 @@ def test_as_rgb_array_resizes_to_the_generated_frame():
     arr = metrics.as_rgb_array(photo, (64, 64))
     assert arr.shape == (64, 64, 3) and arr.dtype == np.uint8
     assert tuple(arr[0, 0]) == (10, 20, 30)
+
+
+def test_reference_rows_pair_every_other_image_with_every_original():
+    rng = np.random.default_rng(1)
+    originals = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(2)]
+    others = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(3)]
+    rows = metrics.reference_summaries(originals, others)
+
+    assert rows["others"].n_pairs == 6 and rows["flat"].n_pairs == 2
+    expected = np.mean([mean_squared_error(o, t) for o in originals for t in others])
+    assert math.isclose(rows["others"].mse_mean, expected, rel_tol=1e-12)
+    # The flat image is each original's own mean colour: its MSE is the pixel variance.
+    flat = metrics.flat_like(originals[0])
+    assert flat.shape == originals[0].shape and len(np.unique(flat.reshape(-1, 3), axis=0)) == 1
+    assert np.abs(flat[0, 0] - originals[0].reshape(-1, 3).mean(axis=0)).max() <= 0.5
+    with pytest.raises(ValueError, match="at least one original"):
+        metrics.reference_summaries([], others)

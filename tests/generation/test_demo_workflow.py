@@ -91,6 +91,10 @@ def test_demo_workflow_through_the_apps_with_a_worker(start_worker, tmp_path):
 
     # What the curator reads: the table and where to look in the app.
     assert "| base (demo model) | 2 |" in text and "| base + Atlas LoRA | 2 |" in text
+    # ... and beside it what real Atlas cloth (the 5 training images vs the 1 held-out original)
+    # and a flat image of the original's mean colour score: 5 and 1 pairs.
+    assert "| *reference:* real Atlas silk (training images vs held-out) | 5 |" in text
+    assert "| *reference:* flat image of the original's mean colour | 1 |" in text
     assert f"/curator/generation/runs/{run.pk}/" in text
     assert f"/curator/generation/requests/{request.pk}/" in text
     assert f"/evaluation/studies/{study.pk}/report/" in text

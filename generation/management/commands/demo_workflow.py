@@ -119,7 +119,7 @@ class Command(BaseCommand):
             f"captions x seeds {result['seeds']}, DDIM {result['steps']}, CFG {result['cfg']}; "
             "mean ± SD over image/original pairs):"
         )
-        out(format_metrics_table(result["table"]))
+        out(format_metrics_table(result["table"] + result["references"]))
         if result["lora_wins"] is not None:
             wins = [m.upper() for m, won in result["lora_wins"].items() if won]
             out(f"LoRA better than base on: {', '.join(wins) or 'none'} (of MSE, PSNR, SSIM)")
