@@ -254,6 +254,91 @@ def run_demo_experiment(
         torch.set_num_threads(threads_before)
 
 
+# SSIM settings of the metric check: (label, grey?, gaussian_weights, use_sample_covariance).
+SSIM_VARIANTS: tuple[tuple[str, bool, bool, bool], ...] = (
+    ("SSIM RGB 7x7 (the experiment's, skimage's default)", False, False, True),
+    ("SSIM RGB gaussian", False, True, False),
+    ("SSIM grey 7x7", True, False, True),
+    ("SSIM grey gaussian (Wang et al. 2004)", True, True, False),
+)
+
+
+def _grey(images: np.ndarray) -> np.ndarray:
+    return (images[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114]))[..., None]
+
+
+def check_metrics(
+    n_heldout: int = 100,
+    *,
+    base_model: Path = DEFAULT_OUT_DIR,
+    seed: int = 0,
+    exp: DemoExperiment | None = None,
+) -> list[dict[str, Any]]:
+    """What the experiment's metrics reward, without training: the base model's images (one
+    seed), real Atlas silk (each training image) and a flat image of the original's mean colour,
+    each scored against ``n_heldout`` held-out originals (the experiment's 4 first), under
+    the experiment's SSIM and three other common settings. Rows: kind, pairs, means."""
+    import torch
+
+    from evaluation import metrics
+    from generation.diffusion.pipeline import load_base_pipeline
+
+    exp = exp or DemoExperiment()
+    samples = atlas_samples(exp.n_train + n_heldout, size=exp.size, seed=exp.corpus_seed)
+    train, heldout = samples[: exp.n_train], samples[exp.n_train :]
+    originals = np.stack([_pixels(s) for s in heldout])
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(exp.threads)
+    try:
+        pipe = load_base_pipeline(base_model)
+        pipe.set_progress_bar_config(disable=True)
+        base = np.stack([_render(pipe, s.caption, seed, exp) for s in heldout])
+    finally:
+        torch.set_num_threads(threads_before)
+    train_px = np.stack([_pixels(t) for t in train])
+    kinds = {
+        f"base (demo model), seed {seed}": (base, originals),
+        "real Atlas silk (training images)": (
+            np.concatenate([train_px] * len(heldout)),
+            np.repeat(originals, len(train_px), axis=0),
+        ),
+        "flat image of the original's mean colour": (
+            np.stack([metrics.flat_like(o) for o in originals]),
+            originals,
+        ),
+    }
+    rows = []
+    for kind, (made, original) in kinds.items():
+        summary = metrics.summarise(metrics.pair_metrics(made, original))
+        row: dict[str, Any] = {
+            "kind": kind,
+            "pairs": summary.n_pairs,
+            "MSE": summary.mse_mean,
+            "PSNR dB": summary.psnr_mean,
+        }
+        for label, grey, gaussian, sample_cov in SSIM_VARIANTS:
+            a, b = (_grey(made), _grey(original)) if grey else (made, original)
+            values = metrics.ssim_batch(
+                a, b, gaussian_weights=gaussian, use_sample_covariance=sample_cov
+            )
+            row[label] = float(np.mean(values))
+        rows.append(row)
+    return rows
+
+
+def format_check_table(rows: list[dict[str, Any]]) -> str:
+    decimals = {"MSE": 1, "PSNR dB": 2}  # the SSIM columns get 4
+
+    def cell(column: str, value: Any) -> str:
+        return f"{value:.{decimals.get(column, 4)}f}" if isinstance(value, float) else str(value)
+
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(c, v) for c, v in row.items()) + " |")
+    return "\n".join(lines)
+
+
 def format_table(results: dict) -> str:
     t = results["table"]
     lines = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -25,14 +25,33 @@ class Command(BaseCommand):
             default=None,
             help="optimizer steps, wins over --epochs (default 5200, the paper's); 0 = epochs",
         )
+        parser.add_argument(
+            "--check-metrics",
+            type=int,
+            default=None,
+            metavar="N",
+            help="no training: score the base model, real Atlas silk and flat images against N "
+            "held-out originals under four SSIM settings (what the metrics reward; ~2 min for 100)",
+        )
 
     def handle(self, *args, out=None, grid=None, epochs=None, max_steps=None, **options):
         from generation.diffusion.demo_experiment import (
             DEFAULT_GRID,
             DemoExperiment,
+            check_metrics,
+            format_check_table,
             format_table,
             run_demo_experiment,
         )
+
+        if options.get("check_metrics") is not None:
+            n = options["check_metrics"]
+            if n < 1:
+                raise CommandError("--check-metrics needs at least 1 held-out original.")
+            rows = check_metrics(n, base_model=Path(settings.ATELIER_DEMO_MODEL_DIR))
+            self.stdout.write(f"Mean scores against {n} held-out Atlas originals:")
+            self.stdout.write(format_check_table(rows))
+            return
 
         changes = {}
         if epochs is not None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from generation.diffusion.config import preset_config
 from generation.diffusion.demo_experiment import (
     DEMO_DATA_SETTINGS,
+    SSIM_VARIANTS,
+    DemoExperiment,
     _metrics,
+    check_metrics,
     demo_lora_config,
     demo_split,
+    format_check_table,
     format_table,
     reference_scores,
 )
@@ -117,3 +122,25 @@ def test_reference_rows_show_what_ssim_rewards_on_the_atlas_corpus():
     # Results written before the reference rows existed still print.
     del results["reference"]
     assert len(format_table(results).splitlines()) == 4
+
+
+def test_metric_check_scores_base_real_atlas_and_flat_images_under_four_ssim_settings():
+    # manage.py demo_experiment --check-metrics N, on the experiment's own 4 held-out originals
+    # (4 DDIM steps keep it quick; the base row is not asserted on).
+    rows = check_metrics(4, exp=replace(DemoExperiment(), steps=4))
+    assert [r["pairs"] for r in rows] == [4, 4 * DEMO_DATA_SETTINGS["n_train"], 4]
+    base, real, flat = rows
+    assert base["kind"].startswith("base (demo model)")
+    labels = [label for label, *_ in SSIM_VARIANTS]
+    assert all(-1 <= base[label] <= 1 for label in labels)
+    # The real/flat rows are the experiment's reference rows, computed the same way.
+    ref = reference_scores(*demo_split())
+    assert math.isclose(real["MSE"], ref["real_atlas"]["mse"], rel_tol=1e-9)
+    assert math.isclose(real[labels[0]], ref["real_atlas"]["ssim"], rel_tol=1e-9)
+    assert math.isclose(flat[labels[0]], ref["flat"]["ssim"], rel_tol=1e-9)
+    # Under every SSIM setting, real Atlas cloth scores below a flat image on these originals:
+    # the finding is not an artefact of one window or of colour vs grey.
+    for label in labels:
+        assert flat[label] > real[label] + 0.05, label
+    lines = format_check_table(rows).splitlines()
+    assert len(lines) == 5 and all(label in lines[0] for label in labels)
