@@ -161,6 +161,7 @@ def run_demo_experiment(
     import torch
     from tqdm.auto import tqdm
 
+    from generation.diffusion.lora_files import load_lora_into
     from generation.diffusion.pipeline import load_base_pipeline
     from generation.diffusion.train import train_lora
 
@@ -202,7 +203,7 @@ def run_demo_experiment(
         pipe.set_progress_bar_config(disable=True)
         jobs = [(s, seed) for s in heldout for seed in exp.seeds]
         base_imgs = [_render(pipe, s.caption, seed, exp) for s, seed in jobs]
-        pipe.load_lora_weights(str(Path(result.files.diffusers_path)))
+        load_lora_into(pipe, result.files.diffusers_path)
         lora_imgs = [_render(pipe, s.caption, seed, exp) for s, seed in jobs]
 
         rows = []

@@ -262,8 +262,9 @@ class PipelineCache:
             while len(entry.adapters) >= self.max_adapters:
                 oldest, _ = entry.adapters.popitem(last=False)
                 pipe.delete_adapters(oldest)
-            path = Path(lora.path)
-            pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
+            from generation.diffusion.lora_files import load_lora_into
+
+            load_lora_into(pipe, lora.path, adapter_name=name)
             self.lora_loads += 1
             entry.adapters[name] = None
         pipe.enable_lora()

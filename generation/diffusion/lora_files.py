@@ -2,14 +2,15 @@
 
 * diffusers/PEFT: ``StableDiffusionPipeline.save_lora_weights`` with the peft ``LoraConfig``
   as adapter metadata, so ``load_lora_weights`` restores the trained alpha (without it diffusers
-  assumes alpha = rank).
+  assumes alpha = rank). U-Net keys keep their PEFT names (see ``save_lora_files``).
 * kohya (A1111, ComfyUI, kohya-ss): ``convert_state_dict_to_kohya(convert_unet_state_dict_to_peft
   (...))``. That converter writes ``alpha = rank`` whatever was trained, so we overwrite every
   ``.alpha`` with the true value, and rename its SDXL-style ``lora_te1_`` prefix to SD 1.x's
   ``lora_te_``.
 
 Both files carry the same str -> str header: ``modelspec.*`` (Stability's model spec),
-kohya's ``ss_*`` training keys and ``heritage.*`` provenance. Loading refuses pickles.
+kohya's ``ss_*`` training keys and ``heritage.*`` provenance. Loading (``load_lora_into``)
+refuses pickles, and refuses a file whose layers do not all attach to the base model.
 """
 
 from __future__ import annotations
@@ -192,7 +193,12 @@ def save_lora_files(
     from diffusers.utils import convert_state_dict_to_diffusers
 
     unet_peft, te_peft = lora_state_dicts(unet, text_encoder)
-    unet_sd = convert_state_dict_to_diffusers(unet_peft)  # as diffusers' training examples
+    # The U-Net keys stay in PEFT form (``.lora_A``/``.lora_B``). diffusers' examples convert them
+    # with ``convert_state_dict_to_diffusers``, but that renames only attention projections
+    # (``to_q.lora.down``); with LoRAs on other layers too (target "unet_all") the file mixes
+    # both forms, and ``load_lora_weights`` - which judges the form by the first key - silently
+    # drops every attention adapter. See ``load_lora_into`` for files written that way.
+    unet_sd = dict(unet_peft)
     te_sd = convert_state_dict_to_diffusers(te_peft) if te_peft else None
     with tempfile.TemporaryDirectory(dir=out, prefix=".tmp-") as tmp:
         StableDiffusionPipeline.save_lora_weights(
@@ -252,8 +258,77 @@ def read_lora_metadata(path: str | Path) -> dict[str, str]:
     return read_lora_file(path)[1]
 
 
+# Old diffusers names of the U-Net's attention adapters, and their PEFT names.
+_OLD_TO_PEFT = ((".lora.down.", ".lora_A."), (".lora.up.", ".lora_B."))
+
+
+def _mixes_unet_key_forms(keys) -> bool:
+    unet = [k for k in keys if k.startswith("unet.")]
+    return any(".lora_A." in k for k in unet) and any(".lora.down." in k for k in unet)
+
+
 def load_lora_into(pipe, path: str | Path, *, adapter_name: str = "default") -> None:
-    """``pipe.load_lora_weights`` for either format, after the pickle/safetensors check."""
+    """``pipe.load_lora_weights`` for either format, after the pickle/safetensors check.
+
+    A diffusers file that mixes PEFT and old diffusers U-Net key names (what Atelier wrote for
+    "unet_all" LoRAs before the names were kept in PEFT form) is loaded from a copy with PEFT
+    names throughout, so no adapter is dropped."""
     refuse_pickle(path)
     path = Path(path)
-    pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter_name)
+    tensors, header = read_lora_file(path)
+    if _mixes_unet_key_forms(tensors):
+        from safetensors.torch import save_file
+
+        def peft_name(key: str) -> str:
+            if key.startswith("unet."):
+                for old, new in _OLD_TO_PEFT:
+                    key = key.replace(old, new)
+            return key
+
+        with tempfile.TemporaryDirectory(prefix="atelier-lora-") as tmp:
+            fixed = {peft_name(k): v for k, v in tensors.items()}
+            save_file(fixed, str(Path(tmp) / path.name), metadata=header)
+            pipe.load_lora_weights(tmp, weight_name=path.name, adapter_name=adapter_name)
+    else:
+        pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter_name)
+    # diffusers skips layers it cannot place with at most a log line; a LoRA missing layers
+    # draws something else than what was trained, so say so instead.
+    missing = _layers_in_file(tensors) - _adapted_layers(pipe, adapter_name)
+    if missing:
+        pipe.delete_adapters(adapter_name)
+        raise LoraFileError(
+            f"{path.name}: {len(missing)} LoRA layer(s) could not be attached to this base "
+            f"model ({', '.join(sorted(missing)[:3])}{', ...' if len(missing) > 3 else ''}); "
+            "the LoRA would not draw what it was trained to. Use the run's diffusers file "
+            f"({DIFFUSERS_WEIGHT_NAME}) or the base model it was trained on."
+        )
+
+
+def _flat(name: str) -> str:
+    """A layer name in one spelling for all formats: kohya's underscores, no "text_model"."""
+    return name.replace(".", "_").replace("text_model_", "")
+
+
+def _layers_in_file(tensors: Mapping) -> set[str]:
+    layers = set()
+    for key in tensors:
+        if key.endswith(".alpha"):
+            continue
+        if key.startswith(("lora_unet_", "lora_te_")):  # kohya
+            stem = key.split(".", 1)[0]
+            layers.add(_flat(stem.replace("lora_unet_", "unet_", 1).replace("lora_te_", "te_", 1)))
+        elif ".lora" in key:  # diffusers / PEFT: "<component>.<module>.lora..."
+            component, module = key.split(".", 1)
+            component = "te" if component == "text_encoder" else component
+            layers.add(_flat(f"{component}.{module.split('.lora', 1)[0]}"))
+    return layers
+
+
+def _adapted_layers(pipe, adapter_name: str) -> set[str]:
+    layers = set()
+    for component, model in (("unet", pipe.unet), ("te", pipe.text_encoder)):
+        for name, module in model.named_modules():
+            lora_a = getattr(module, "lora_A", None)
+            if lora_a is not None and adapter_name in lora_a:
+                layers.add(_flat(f"{component}.{name}"))
+    return layers

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors import safe_open
 
 from generation.diffusion.config import LoraTrainingConfig
@@ -82,11 +83,11 @@ def test_sha256_of_each_file(trained):
 
 
 def loaded_lora(pipe) -> dict[str, torch.Tensor]:
-    """The adapters now in ``pipe``, in the file's (diffusers) naming."""
+    """The adapters now in ``pipe``, in the file's naming (U-Net: PEFT, text encoder: diffusers)."""
     from diffusers.utils import convert_state_dict_to_diffusers
 
     unet, te = lora_state_dicts(pipe.unet, pipe.text_encoder)
-    out = {f"unet.{k}": v for k, v in convert_state_dict_to_diffusers(unet).items()}
+    out = {f"unet.{k}": v for k, v in unet.items()}
     out.update({f"text_encoder.{k}": v for k, v in convert_state_dict_to_diffusers(te).items()})
     return out
 
@@ -188,3 +189,83 @@ def test_corrupt_safetensors_is_refused(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(LoraFileError, match="not a readable safetensors file"):
         read_lora_file(path)
+
+
+@pytest.fixture(scope="module")
+def unet_all_run(tmp_path_factory):
+    """The demo experiment's LoRA kind (every U-Net block layer, incl. the demo model's
+    text-to-time ``add_embedding``) on the shipped demo model, a few steps at a high rate so the
+    adapters change the picture, with a validation image drawn by the in-memory model."""
+    from generation.diffusion.demo_experiment import demo_lora_config, demo_split
+    from generation.diffusion.demo_model import DEFAULT_OUT_DIR
+
+    train, heldout = demo_split()
+    config = demo_lora_config(
+        max_steps=4,
+        unet_lr=5e-2,
+        checkpoint_every_epochs=1,
+        validation_prompts=(heldout[0].caption,),
+        validation_steps=5,
+    )
+    result = train_lora(
+        config,
+        [(s.image, s.caption) for s in train[:8]],
+        base_model=DEFAULT_OUT_DIR,
+        output_dir=tmp_path_factory.mktemp("unet-all") / "run",
+        title="unet_all test LoRA",
+    )
+    (validation,) = result.validation_images["step-000004"]
+    return DEFAULT_OUT_DIR, config, result, np.asarray(Image.open(validation).convert("RGB"))
+
+
+def draw_validation_prompt(pipe, config) -> np.ndarray:
+    image = pipe(
+        config.validation_prompts[0],
+        num_inference_steps=config.validation_steps,
+        guidance_scale=config.validation_guidance_scale,
+        height=config.resolution,
+        width=config.resolution,
+        generator=torch.Generator().manual_seed(config.validation_seed),
+    ).images[0]
+    return np.asarray(image.convert("RGB"))
+
+
+def test_unet_all_lora_file_draws_exactly_what_the_run_validated(unet_all_run, tmp_path):
+    base, config, result, validated = unet_all_run
+    pipe = load_base_pipeline(base)
+    pipe.set_progress_bar_config(disable=True)
+    assert not np.array_equal(draw_validation_prompt(pipe, config), validated)
+
+    load_lora_into(pipe, result.files.diffusers_path)
+    saved, header = read_lora_file(result.files.diffusers_path)
+    layers = {k.split(".lora", 1)[0] for k in saved}
+    adapted = {f"unet.{name}" for name, m in pipe.unet.named_modules() if hasattr(m, "lora_A")}
+    # Every layer of the file is attached: attention projections, resnet convs, add_embedding.
+    assert layers == adapted and len(layers) > 100
+    assert any(".attn2.to_k" in name for name in adapted)
+    np.testing.assert_array_equal(draw_validation_prompt(pipe, config), validated)
+
+    # A file from before the fix mixes old diffusers names (attention) with PEFT names (the
+    # rest); diffusers alone would drop the attention adapters. It still loads whole.
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from safetensors.torch import save_file
+
+    unet = {k.removeprefix("unet."): v for k, v in saved.items()}
+    mixed = {f"unet.{k}": v for k, v in convert_state_dict_to_diffusers(unet).items()}
+    assert any(".lora.down." in k for k in mixed) and any(".lora_A." in k for k in mixed)
+    old = tmp_path / "pytorch_lora_weights.safetensors"
+    save_file(mixed, str(old), metadata=header)
+    again = load_base_pipeline(base)
+    again.set_progress_bar_config(disable=True)
+    load_lora_into(again, old)
+    np.testing.assert_array_equal(draw_validation_prompt(again, config), validated)
+
+
+def test_a_lora_that_would_lose_layers_is_refused_and_leaves_no_adapter(unet_all_run):
+    # The demo model's add_embedding has no kohya name in SD 1.x: diffusers' kohya loader skips
+    # it with at most a log line, and the LoRA would draw something else than was trained.
+    base, _, result, _ = unet_all_run
+    pipe = load_base_pipeline(base)
+    with pytest.raises(LoraFileError, match=r"1 LoRA layer.*add_embedding"):
+        load_lora_into(pipe, result.files.kohya_path)
+    assert pipe.get_list_adapters() == {}
