@@ -32,9 +32,9 @@ from generation.models import (
     TrainingRun,
     ValidationImage,
 )
+from generation.selectors import loss_curve_points
 from generation.services import loss_log_append, run_status_set
 
-LIVE_LOSS_POINTS = 400  # points of the loss curve carried in job.data for the page
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes (and cancel checks)
 
 
@@ -121,10 +121,6 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
         if not force and now - state["last_write"] < PROGRESS_INTERVAL:
             return
         state["last_write"] = now
-        curve = state["log"]
-        if len(curve) > LIVE_LOSS_POINTS:
-            stride = len(curve) // LIVE_LOSS_POINTS + 1
-            curve = [*curve[:-1:stride], curve[-1]]
         data = {
             "step": progress.step,
             "total_steps": progress.total_steps,
@@ -133,7 +129,7 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
             "loss": progress.loss,
             "lr": progress.lr,
             "eta_seconds": progress.eta_seconds,
-            "loss_curve": [[p["step"], p["loss"]] for p in curve],
+            "loss_curve": loss_curve_points(state["log"]),
         }
         message = f"step {progress.step} of {progress.total_steps}, epoch {progress.epoch}"
         if progress.loss is not None:

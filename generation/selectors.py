@@ -13,6 +13,26 @@ from generation.models import (
 )
 from generation.services import status_sync
 
+LOSS_CURVE_POINTS = 400  # points of a loss curve carried to the run page (live and final)
+
+
+def loss_curve_points(log: list[dict], max_points: int = LOSS_CURVE_POINTS) -> list[list[float]]:
+    """A loss log ([{"step", "loss", "n"?}]) as at most ``max_points`` [step, loss] points: the
+    steps cut into equal ranges, each drawn at its last step with the mean loss over it (points
+    weighted by the steps they stand for). A diffusion loss is dominated by each step's random
+    timestep; a sampled step is as likely a spike as not."""
+    points = [p for p in log if p.get("loss") is not None]
+    if len(points) <= max_points:
+        return [[p["step"], p["loss"]] for p in points]
+    first, span = points[0]["step"], points[-1]["step"] - points[0]["step"] + 1
+    bins: dict[int, list[float]] = {}  # bin -> [last step, weighted loss sum, weight]
+    for p in points:
+        index = min(max_points - 1, (p["step"] - first) * max_points // span)
+        b = bins.setdefault(index, [0, 0, 0])
+        n = p.get("n", 1)
+        b[0], b[1], b[2] = p["step"], b[1] + p["loss"] * n, b[2] + n
+    return [[step, total / weight] for step, total, weight in bins.values()]
+
 
 def user_is_curator(user) -> bool:
     from heritage.selectors import user_is_curator as is_curator

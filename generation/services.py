@@ -35,7 +35,7 @@ from generation.models import (
     TrainingRun,
 )
 
-LOSS_LOG_MAX_POINTS = 2000  # the loss log keeps every n-th step past this (see loss_log_append)
+LOSS_LOG_MAX_POINTS = 2000  # past this, the loss log merges neighbours (see loss_log_append)
 MAX_SWEEP_CELLS = 16
 BASE_MODEL_CHECK_TIMEOUT = 600
 
@@ -272,12 +272,27 @@ def status_sync(obj: TrainingRun | GenerationRequest) -> None:
         run_status_set(run=obj, status=job.status, error=job.error)
 
 
+def _merge_loss_points(a: dict, b: dict) -> dict:
+    """One point for two neighbours: ``b``'s step, epoch and lr, the mean loss weighted by how
+    many steps each already stands for (``n``, 1 when absent)."""
+    na, nb = a.get("n", 1), b.get("n", 1)
+    if a.get("loss") is None or b.get("loss") is None:
+        loss = b.get("loss") if a.get("loss") is None else a.get("loss")
+    else:
+        loss = (a["loss"] * na + b["loss"] * nb) / (na + nb)
+    return {**b, "loss": loss, "n": na + nb}
+
+
 def loss_log_append(log: list[dict], point: dict, limit: int = LOSS_LOG_MAX_POINTS) -> list[dict]:
-    """Add a point; past ``limit`` points drop every other one (keeps the curve's shape)."""
+    """Add a point; past ``limit`` points, neighbours are merged in pairs into their mean (a
+    kept step would be as likely a spike of the noisy per-step loss as not)."""
     log = [*log, point]
     if len(log) > limit:
-        thinned = log[:-1:2]
-        log = [*thinned, point]
+        older = log[:-1]
+        merged = [_merge_loss_points(a, b) for a, b in zip(older[::2], older[1::2], strict=False)]
+        if len(older) % 2:
+            merged.append(older[-1])
+        log = [*merged, point]
     return log
 
 

@@ -120,7 +120,7 @@ def run_detail(request, pk: int):
     services.status_sync(run)
     curve = (run.job.data or {}).get("loss_curve") if run.job else None
     if not curve:
-        curve = [[p["step"], p["loss"]] for p in run.loss_log]
+        curve = selectors.loss_curve_points(run.loss_log)
     return render(
         request,
         "generation/run_detail.html",

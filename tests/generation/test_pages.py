@@ -98,3 +98,36 @@ def test_request_form_refuses_with_messages(curator_web, base_model):
     text = response.content.decode()
     assert "The prompt is empty" in text and "multiple of 8" in text
     assert Job.objects.count() == 0
+
+
+def test_loss_curve_points_are_means_of_consecutive_steps():
+    from generation.selectors import loss_curve_points
+
+    # A noisy loss (0 and 1 in turn) over 1,000 steps: 400 sampled steps would zig-zag from 0 to
+    # 1; means over equal ranges of 2-3 steps stay within 1/6 of 0.5 and keep the last step.
+    log = [{"step": s, "loss": float(s % 2), "lr": 1e-4} for s in range(1, 1001)]
+    points = loss_curve_points(log, 400)
+    assert len(points) <= 400 and points[-1][0] == 1000
+    assert all(abs(loss - 0.5) <= 0.5 / 3 + 1e-9 for _, loss in points[:-1])
+    assert [s for s, _ in points] == sorted(s for s, _ in points)
+    # Short logs are drawn as they are; missing losses are skipped.
+    short = [{"step": 1, "loss": 0.9}, {"step": 2, "loss": None}, {"step": 3, "loss": 0.4}]
+    assert loss_curve_points(short, 400) == [[1, 0.9], [3, 0.4]]
+    assert loss_curve_points([], 400) == []
+
+
+def test_a_long_loss_log_is_kept_short_by_merging_neighbours_into_means():
+    from generation.selectors import loss_curve_points
+    from generation.services import loss_log_append
+
+    log: list[dict] = []
+    for step in range(1, 5001):  # 0 and 1 in turn: the mean is 0.5 everywhere
+        log = loss_log_append(log, {"step": step, "epoch": 1, "loss": float(step % 2)}, limit=100)
+    assert len(log) <= 100 and log[-1]["step"] == 5000
+    assert sum(p.get("n", 1) for p in log) == 5000  # every step is counted once
+    merged = [p for p in log if p.get("n", 1) >= 4]
+    assert merged and all(abs(p["loss"] - 0.5) < 0.2 for p in merged)
+    # Drawn in at most 40 points over equal step ranges, weighted by the steps they stand for.
+    points = loss_curve_points(log, 40)
+    assert len(points) <= 40 and points[-1][0] == 5000
+    assert all(abs(loss - 0.5) < 0.2 for _, loss in points[:-1])
