@@ -268,11 +268,13 @@ def summarise(pairs: Iterable[PairMetrics]) -> MetricSummary:
         psnr_sd=psnr[1],
         ssim_mean=ssim[0],
         ssim_sd=ssim[1],
-        n_identical=sum(p.identical for p in pairs),
+        n_identical=int(sum(bool(p.identical) for p in pairs)),
     )
 
 
 # --- reference rows -------------------------------------------------------------------------
+
+MAX_REFERENCE_OTHERS = 24  # a study's training images scored against every reference (sampled)
 
 
 def flat_like(original: np.ndarray) -> np.ndarray:
@@ -286,20 +288,20 @@ def reference_summaries(
 ) -> dict[str, MetricSummary]:
     """What images no model drew score against the originals, for reading a model's figures.
 
-    ``others``: every one of ``others`` (e.g. the training images: the style itself, in
+    ``others`` (when given): every one of ``others`` (e.g. the training images: the style itself, in
     other layouts) against every original. ``flat``: each original's mean colour, flat.
     Per-image metrics against one original reward the right colour in the right place; these
     two rows show how much of a score needs no style at all (docs/demo-experiment.md).
     """
-    if not originals or not others:
-        raise ValueError("reference rows need at least one original and one other image")
-    pairs_a = np.stack([o for _ in originals for o in others])
-    pairs_b = np.stack([orig for orig in originals for _ in others])
+    if not originals:
+        raise ValueError("reference rows need at least one original")
     flats = np.stack([flat_like(o) for o in originals])
-    return {
-        "others": summarise(pair_metrics(pairs_a, pairs_b)),
-        "flat": summarise(pair_metrics(flats, np.stack(list(originals)))),
-    }
+    rows = {"flat": summarise(pair_metrics(flats, np.stack(list(originals))))}
+    if others:  # e.g. a study of base images only has no training images
+        pairs_a = np.stack([o for _ in originals for o in others])
+        pairs_b = np.stack([orig for orig in originals for _ in others])
+        rows = {"others": summarise(pair_metrics(pairs_a, pairs_b)), **rows}
+    return rows
 
 
 # --- memorisation check ---------------------------------------------------------------------

@@ -82,6 +82,9 @@ class Study(models.Model):
         max_length=50, default="base", help_text="The condition others are compared with."
     )
     seed = models.BigIntegerField(help_text="Seed of the per-expert random order.")
+    # Filled by the metrics job: what images no model drew score against the same references
+    # (services.study_reference_rows), to read the per-condition metrics by.
+    metric_references = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -292,6 +292,14 @@ def study_report(
             "centre-cropped to the same size. PSNR means leave out identical pairs (infinite "
             "PSNR); n_identical counts them."
         ),
+        "metric_references": study.metric_references,
+        "metric_references_note": (
+            "Images no model drew, scored the same way against the same references: the LoRAs' "
+            "training images (their style, in other layouts; a sample of at most "
+            f"{metrics.MAX_REFERENCE_OTHERS}) and a flat image of each reference's mean colour. "
+            "Per-image metrics against one reference reward the right colour in the right "
+            "place; when the training images score below a flat image, they cannot show style."
+        ),
         "correlations": correlations,
         "near_copies": sorted(
             MemorisationCheck.objects.filter(
@@ -356,6 +364,18 @@ def report_csv(report: dict[str, Any]) -> str:
                 "",
                 f"mse={m['mse_mean']};psnr={m['psnr_mean']};ssim={m['ssim_mean']};"
                 f"n_identical={m['n_identical']}",
+            ]
+        )
+    for m in report["metric_references"]:
+        w.writerow(
+            [
+                "metrics_reference",
+                "",
+                m["condition"],
+                m["n_pairs"],
+                "",
+                "",
+                f"mse={m['mse_mean']};psnr={m['psnr_mean']};ssim={m['ssim_mean']}",
             ]
         )
     for c in report["correlations"]:

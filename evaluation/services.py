@@ -375,15 +375,57 @@ def reference_metric_rows(
 ) -> list[dict[str, Any]]:
     """Rows in ``metric_summary``'s format for images no model drew, to read a study's metrics
     by: every one of ``others`` (a LoRA's training images: its style in other layouts) against
-    every original, and a flat image of each original's mean colour."""
-    refs = metrics.reference_summaries(
-        [_reference_pixels(o, size) for o in originals],
-        [_reference_pixels(o, size) for o in others],
-    )
-    return [
-        {"condition": REFERENCE_OTHERS, **refs["others"].__dict__},
-        {"condition": REFERENCE_FLAT, **refs["flat"].__dict__},
+    every original but itself, and a flat image of each original's mean colour."""
+    refs = metrics.reference_summaries([_reference_pixels(o, size) for o in originals], [])
+    rows = []
+    pairs = [(o, r) for r in originals for o in others if o.pk != r.pk]
+    if pairs:
+        pixels = {img.pk: _reference_pixels(img, size) for img in {*originals, *others}}
+        summary = metrics.summarise(
+            metrics.pair_metrics(
+                np.stack([pixels[o.pk] for o, _ in pairs]),
+                np.stack([pixels[r.pk] for _, r in pairs]),
+            )
+        )
+        rows.append({"condition": REFERENCE_OTHERS, **summary.__dict__})
+    rows.append({"condition": REFERENCE_FLAT, **refs["flat"].__dict__})
+    return rows
+
+
+def study_reference_rows(study: Study) -> list[dict[str, Any]]:
+    """Reference rows for a study: its references (as ``references_of`` its generated images)
+    against the training images of the LoRAs that made them (up to MAX_REFERENCE_OTHERS, a
+    seeded sample past that) and against flat images, at the generated images' usual size."""
+    from collections import Counter
+
+    from heritage.selectors import dataset_examples
+
+    generated = [
+        item.generated
+        for item in study.items.filter(kind=StudyItem.Kind.GENERATED).select_related(
+            "generated__request__training_run"
+        )
     ]
+    if not generated:
+        return []
+    size = Counter((g.width, g.height) for g in generated).most_common(1)[0][0]
+    originals = {r.pk: r for g in generated for r in references_of(g, study)}
+    if not originals:
+        return []
+    datasets = {g.request.training_run.dataset_id for g in generated if g.request.training_run}
+    others = {
+        ex.image.pk: ex.image
+        for ds in TrainingDataset.objects.filter(pk__in=datasets)
+        for ex in dataset_examples(ds, split="train").select_related("image__original")
+    }
+    chosen = sorted(others)
+    if len(chosen) > metrics.MAX_REFERENCE_OTHERS:
+        chosen = sorted(random.Random(study.seed).sample(chosen, metrics.MAX_REFERENCE_OTHERS))
+    return reference_metric_rows(
+        originals=[originals[pk] for pk in sorted(originals)],
+        others=[others[pk] for pk in chosen],
+        size=size,
+    )
 
 
 def references_of(image: GeneratedImage, study: Study | None = None) -> list[ItemImage]:
@@ -517,8 +559,12 @@ def study_request_metrics(*, study: Study, user=None) -> Job:
 def study_metrics_run(*, study: Study, job: Job) -> dict[str, Any]:
     """The job's body: pair metrics, then the memorisation check of every generated image."""
     results = metric_results_compute(
-        study=study, job=job, progress=lambda f, m: job_progress(job, 0.8 * f, m)
+        study=study, job=job, progress=lambda f, m: job_progress(job, 0.7 * f, m)
     )
+    job_progress(job, 0.7, "reference rows (training images and flat images)")
+    study.metric_references = study_reference_rows(study)
+    study.save(update_fields=["metric_references"])
+    job_progress(job, 0.8, "memorisation check")
     ids = list(study.items.filter(kind="generated").values_list("generated_id", flat=True))
     checks = memorisation_check_images(generated_image_ids=ids)
     job_progress(job, 1.0, "memorisation check done")

@@ -44,3 +44,15 @@ def test_metrics_job_runs_on_a_real_worker(start_worker):
     report = c.get(f"/api/v1/evaluation/studies/{study.pk}/report/").json()
     assert report["near_copies"] == [copy.pk]
     assert {m["condition"] for m in report["metrics"]} == {"base", "lora"}
+    # Reference rows: the LoRA's 3 training images against the item's 4 images (the reference
+    # and the 3 training images themselves, a picture never paired with itself), and a flat
+    # image of each of the 4.
+    refs = {m["condition"]: m for m in report["metric_references"]}
+    assert list(refs) == [services.REFERENCE_OTHERS, services.REFERENCE_FLAT]
+    assert refs[services.REFERENCE_OTHERS]["n_pairs"] == 3 * 4 - 3
+    assert refs[services.REFERENCE_FLAT]["n_pairs"] == 4
+    assert refs[services.REFERENCE_OTHERS]["n_identical"] == 0
+    page = c.get(f"/evaluation/studies/{study.pk}/report/").content.decode()
+    assert "Reference rows." in page and services.REFERENCE_FLAT in page
+    csv_text = c.get(f"/evaluation/studies/{study.pk}/report.csv").content.decode()
+    assert f"metrics_reference,,{services.REFERENCE_OTHERS},9," in csv_text
