@@ -113,7 +113,7 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
         fraction = latest.step / max(1, _total_steps(job))
         job_progress(job, fraction, f"resuming at step {latest.step}")
 
-    state = {"cancelled": False, "last_write": 0.0, "log": loss_log, "last": {}}
+    state = {"cancelled": False, "last_write": 0.0, "log": loss_log}
     stored_validation = {(v.step, v.condition, v.prompt) for v in run.validation_images.all()}
 
     def write_progress(progress: TrainingProgress, force: bool = False) -> None:
@@ -121,19 +121,23 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
         if not force and now - state["last_write"] < PROGRESS_INTERVAL:
             return
         state["last_write"] = now
+        # A checkpoint event carries no loss or lr: keep showing the last step's.
+        last = state["log"][-1] if state["log"] else {}
+        loss = progress.loss if progress.loss is not None else last.get("loss")
+        lr = progress.lr if progress.lr is not None else last.get("lr")
         data = {
             "step": progress.step,
             "total_steps": progress.total_steps,
             "epoch": progress.epoch,
             "total_epochs": progress.total_epochs,
-            "loss": progress.loss,
-            "lr": progress.lr,
+            "loss": loss,
+            "lr": lr,
             "eta_seconds": progress.eta_seconds,
             "loss_curve": loss_curve_points(state["log"]),
         }
         message = f"step {progress.step} of {progress.total_steps}, epoch {progress.epoch}"
-        if progress.loss is not None:
-            message += f", loss {progress.loss:.4f}"
+        if loss is not None:
+            message += f", loss {loss:.4f}"
         try:
             job_progress(job, progress.step / max(1, progress.total_steps), message, data=data)
         except JobCancelled:

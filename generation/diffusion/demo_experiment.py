@@ -103,8 +103,11 @@ def _metrics(made: np.ndarray, original: np.ndarray) -> dict[str, float]:
     }
 
 
-def _pixels(sample) -> np.ndarray:
-    return np.asarray(sample.image.convert("RGB"))
+def _pixels(sample, size: int | None = None) -> np.ndarray:
+    """A sample's RGB pixels, centre-cropped and resized to ``size`` as the metrics job does."""
+    from evaluation.metrics import as_rgb_array  # plain numpy, like this module
+
+    return as_rgb_array(sample.image, (size, size) if size else None)
 
 
 def reference_scores(train: list, heldout: list) -> dict[str, dict[str, float]]:
@@ -297,11 +300,7 @@ def check_metrics(
         exp.n_train + n_heldout, size=render_size or exp.size, seed=exp.corpus_seed
     )
     train, heldout = samples[: exp.n_train], samples[exp.n_train :]
-
-    def pixels(sample) -> np.ndarray:
-        return metrics.as_rgb_array(sample.image, (exp.size, exp.size))
-
-    originals = np.stack([pixels(s) for s in heldout])
+    originals = np.stack([_pixels(s, exp.size) for s in heldout])
     threads_before = torch.get_num_threads()
     torch.set_num_threads(exp.threads)
     try:
@@ -310,7 +309,7 @@ def check_metrics(
         base = np.stack([_render(pipe, s.caption, seed, exp) for s in heldout])
     finally:
         torch.set_num_threads(threads_before)
-    train_px = np.stack([pixels(t) for t in train])
+    train_px = np.stack([_pixels(t, exp.size) for t in train])
     kinds = {
         f"base (demo model), seed {seed}": (base, originals),
         "real Atlas silk (training images)": (
