@@ -26,6 +26,12 @@ class Command(BaseCommand):
             help="optimizer steps, wins over --epochs (default 5200, the paper's); 0 = epochs",
         )
         parser.add_argument(
+            "--noise-offset",
+            type=float,
+            default=None,
+            help="offset noise of the LoRA training (default 0.3; 0 = plain noise)",
+        )
+        parser.add_argument(
             "--check-metrics",
             type=int,
             default=None,
@@ -72,6 +78,10 @@ class Command(BaseCommand):
             changes["epochs"] = epochs
         if max_steps is not None:
             changes["max_steps"] = max_steps or None
+        if options.get("noise_offset") is not None:
+            if not 0 <= options["noise_offset"] <= 1:
+                raise CommandError("--noise-offset must be between 0 and 1.")
+            changes["noise_offset"] = options["noise_offset"]
         exp = DemoExperiment(**changes)
         out_dir = Path(out or Path(settings.MEDIA_ROOT) / "demo-experiment")
         results = run_demo_experiment(

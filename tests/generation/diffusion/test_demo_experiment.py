@@ -119,8 +119,15 @@ def test_reference_rows_show_what_ssim_rewards_on_the_atlas_corpus():
     assert lines[4].startswith("| *reference:* real Atlas silk")
     assert lines[4].endswith(f"| {ref['real_atlas']['ssim']:.4f} |")
     assert lines[5].startswith("| *reference:* flat image")
-    # Results written before the reference rows existed still print.
-    del results["reference"]
+    # The fit to the training captions (how the settings were chosen) follows the table.
+    results["train_fit"] = {"mse": 7791.47, "psnr": 9.6231, "ssim": 0.11194}
+    results["settings"] = {"fit_captions": 6, "fit_seeds": [0, 1, 2]}
+    assert format_table(results).splitlines()[-1] == (
+        "Fit to the training captions (LoRA, first 6 captions x seeds 0, 1, 2): "
+        "MSE 7791.5 / PSNR 9.62 / SSIM 0.1119"
+    )
+    # Results written before the reference rows and the fit existed still print.
+    del results["reference"], results["train_fit"]
     assert len(format_table(results).splitlines()) == 4
 
 
