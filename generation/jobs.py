@@ -14,6 +14,7 @@ torch and diffusers are imported inside the handlers only.
 from __future__ import annotations
 
 import io
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -297,7 +298,13 @@ def _validation_metrics(run: TrainingRun, config) -> dict[str, Any]:
     """
     from PIL import Image
 
-    from evaluation.metrics import as_rgb_array, pair_metrics, summarise
+    from evaluation.metrics import (
+        MAX_REFERENCE_OTHERS,
+        as_rgb_array,
+        pair_metrics,
+        reference_summaries,
+        summarise,
+    )
     from heritage.selectors import dataset_examples
 
     images = list(run.validation_images.all())
@@ -323,14 +330,29 @@ def _validation_metrics(run: TrainingRun, config) -> dict[str, Any]:
             gen = as_rgb_array(generated, (ref.shape[1], ref.shape[0]))
             pairs.extend(pair_metrics(gen, ref))
         if pairs:
-            summary = summarise(pairs)
-            metrics[condition] = {
-                "n": summary.n_pairs,
-                "mse": summary.mse_mean,
-                "psnr": summary.psnr_mean,
-                "ssim": summary.ssim_mean,
-            }
+            metrics[condition] = _metric_row(summarise(pairs))
+    if metrics:
+        # Images no model drew, against the same references: the training crops (the style,
+        # in other layouts; a seeded sample of MAX_REFERENCE_OTHERS) and flat mean colours.
+        train = [ex.crop for ex in dataset_examples(run.dataset, split="train") if ex.crop_id]
+        train = random.Random(0).sample(train, min(len(train), MAX_REFERENCE_OTHERS))
+        refs = reference_summaries(
+            [as_rgb_array(Image.open(io.BytesIO(stored_file_read(r.crop)))) for r in references],
+            [as_rgb_array(Image.open(io.BytesIO(stored_file_read(c)))) for c in train],
+        )
+        for name, key in (("reference_training", "others"), ("reference_flat", "flat")):
+            if key in refs:
+                metrics[name] = _metric_row(refs[key])
     return metrics
+
+
+def _metric_row(summary) -> dict[str, Any]:
+    return {
+        "n": summary.n_pairs,
+        "mse": summary.mse_mean,
+        "psnr": summary.psnr_mean,
+        "ssim": summary.ssim_mean,
+    }
 
 
 # --- generation --------------------------------------------------------------------------------

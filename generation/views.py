@@ -114,6 +114,15 @@ def run_new(request):
     )
 
 
+# Rows of a run's validation metrics: the two models, then images no model drew.
+VALIDATION_ROWS = (
+    ("base", "base model"),
+    ("lora", "base + LoRA"),
+    ("reference_training", "reference: training images"),
+    ("reference_flat", "reference: flat mean colour"),
+)
+
+
 @curator_required
 def run_detail(request, pk: int):
     run = get_object_or_404(selectors.training_run_list(), pk=pk)
@@ -133,8 +142,8 @@ def run_detail(request, pk: int):
             "validation_images": run.validation_images.select_related("file"),
             # Base vs LoRA rows of the validation metrics; the rest (steps, device...) as facts.
             "validation_metrics": [
-                {"condition": name, **run.metrics[name]}
-                for name in ("base", "lora")
+                {"condition": name, "label": label, **run.metrics[name]}
+                for name, label in VALIDATION_ROWS
                 if isinstance(run.metrics.get(name), dict)
             ],
             "run_facts": {

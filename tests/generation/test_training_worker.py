@@ -83,6 +83,10 @@ def test_a_run_trains_with_live_progress_and_stores_its_files(
     assert conditions == {"base", "lora"}
     assert set(body["metrics"]) >= {"lora", "base", "steps"}
     assert body["metrics"]["lora"]["ssim"] is not None
+    # Beside them, images no model drew against the same validation crop: the 3 training
+    # crops, and a flat image of the crop's mean colour.
+    assert body["metrics"]["reference_training"]["n"] == 3
+    assert body["metrics"]["reference_flat"]["n"] == 1
 
     run_row = TrainingRun.objects.get(pk=run["id"])
     for stored in (run_row.lora_diffusers, run_row.lora_kohya):
@@ -103,6 +107,7 @@ def test_a_run_trains_with_live_progress_and_stores_its_files(
     page = web.get(f"/curator/generation/runs/{run['id']}/").content.decode()
     ssim = body["metrics"]["lora"]["ssim"]
     assert "<caption>Validation images against" in page
+    assert '<th scope="row">reference: training images</th><td>3</td>' in page
     assert f"<td>{ssim:.4f}</td>" in page
     assert repr(ssim) not in page  # no raw 17-digit floats
 
