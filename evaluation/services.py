@@ -376,11 +376,11 @@ def reference_metric_rows(
     """Rows in ``metric_summary``'s format for images no model drew, to read a study's metrics
     by: every one of ``others`` (a LoRA's training images: its style in other layouts) against
     every original but itself, and a flat image of each original's mean colour."""
-    refs = metrics.reference_summaries([_reference_pixels(o, size) for o in originals], [])
+    pixels = {img.pk: _reference_pixels(img, size) for img in {*originals, *others}}
+    refs = metrics.reference_summaries([pixels[o.pk] for o in originals], [])
     rows = []
     pairs = [(o, r) for r in originals for o in others if o.pk != r.pk]
     if pairs:
-        pixels = {img.pk: _reference_pixels(img, size) for img in {*originals, *others}}
         summary = metrics.summarise(
             metrics.pair_metrics(
                 np.stack([pixels[o.pk] for o, _ in pairs]),

@@ -313,6 +313,13 @@ def _validation_metrics(run: TrainingRun, config) -> dict[str, Any]:
     references = list(dataset_examples(run.dataset, split="validation")) or list(
         dataset_examples(run.dataset, split="train")
     )
+    decoded: dict[int, Any] = {}
+
+    def crop_pixels(stored) -> Any:  # each reference crop is read and decoded once
+        if stored.pk not in decoded:
+            decoded[stored.pk] = as_rgb_array(Image.open(io.BytesIO(stored_file_read(stored))))
+        return decoded[stored.pk]
+
     last_step = max(v.step for v in images)
     prompt_index = {p: i for i, p in enumerate(config.validation_prompts)}
     metrics: dict[str, Any] = {}
@@ -324,21 +331,25 @@ def _validation_metrics(run: TrainingRun, config) -> dict[str, Any]:
             index = prompt_index.get(image.prompt)
             if index is None or index >= len(references):
                 continue
-            reference = Image.open(io.BytesIO(stored_file_read(references[index].crop)))
+            ref = crop_pixels(references[index].crop)
             generated = Image.open(io.BytesIO(stored_file_read(image.file)))
-            ref = as_rgb_array(reference)
             gen = as_rgb_array(generated, (ref.shape[1], ref.shape[0]))
             pairs.extend(pair_metrics(gen, ref))
         if pairs:
             metrics[condition] = _metric_row(summarise(pairs))
     if metrics:
         # Images no model drew, against the same references: the training crops (the style,
-        # in other layouts; a seeded sample of MAX_REFERENCE_OTHERS) and flat mean colours.
-        train = [ex.crop for ex in dataset_examples(run.dataset, split="train") if ex.crop_id]
+        # in other layouts; a seeded sample of MAX_REFERENCE_OTHERS; never a reference itself)
+        # and flat mean colours.
+        used = {r.pk for r in references}
+        train = [
+            ex.crop
+            for ex in dataset_examples(run.dataset, split="train")
+            if ex.crop_id and ex.pk not in used
+        ]
         train = random.Random(0).sample(train, min(len(train), MAX_REFERENCE_OTHERS))
         refs = reference_summaries(
-            [as_rgb_array(Image.open(io.BytesIO(stored_file_read(r.crop)))) for r in references],
-            [as_rgb_array(Image.open(io.BytesIO(stored_file_read(c)))) for c in train],
+            [crop_pixels(r.crop) for r in references], [crop_pixels(c) for c in train]
         )
         for name, key in (("reference_training", "others"), ("reference_flat", "flat")):
             if key in refs:

@@ -198,12 +198,11 @@ def save_lora_files(
     # (``to_q.lora.down``); with LoRAs on other layers too (target "unet_all") the file mixes
     # both forms, and ``load_lora_weights`` - which judges the form by the first key - silently
     # drops every attention adapter. See ``load_lora_into`` for files written that way.
-    unet_sd = dict(unet_peft)
     te_sd = convert_state_dict_to_diffusers(te_peft) if te_peft else None
     with tempfile.TemporaryDirectory(dir=out, prefix=".tmp-") as tmp:
         StableDiffusionPipeline.save_lora_weights(
             tmp,
-            unet_lora_layers=unet_sd,
+            unet_lora_layers=unet_peft,
             text_encoder_lora_layers=te_sd,
             weight_name=DIFFUSERS_WEIGHT_NAME,
             safe_serialization=True,
