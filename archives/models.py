@@ -17,6 +17,9 @@ class StoredFile(models.Model):
     """A file in the default storage with the checksum recorded when it was written."""
 
     name = models.CharField(max_length=500, unique=True, help_text="Path in the storage backend.")
+    # The only name a download URL carries: random, so it reveals neither the storage path nor
+    # the order files were written in (blind copies depend on that).
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     sha256 = models.CharField(max_length=64, db_index=True)
     size = models.PositiveBigIntegerField()
     content_type = models.CharField(max_length=100, blank=True)
@@ -173,3 +176,23 @@ class BagImport(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.bag_name}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker's own record that it is alive, written by the worker on every heartbeat.
+
+    Kept in the database, not only in Redis, so health stays true after Redis restarts empty.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    queues = models.JSONField(default=list)
+    hostname = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({', '.join(self.queues)})"
