@@ -5,28 +5,64 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth.models import Group, Permission, User
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
 CURATOR_APPS = ("heritage", "generation", "evaluation")
+# Bag import, export, validation and fixity checks: the archivist's work, not the curator's.
+# Created here rather than in a model's Meta so that no migration is needed.
+MANAGE_BAGS = "manage_bags"
+MANAGE_BAGS_PERMISSION = f"archives.{MANAGE_BAGS}"
 DEMO_LOGINS = (
     # username, groups, is_staff, is_superuser
     ("admin", (), True, True),
     ("curator", ("curator",), True, False),
+    ("archivist", ("archivist",), False, False),
     ("expert", ("expert",), False, False),
 )
 
 
-def groups_ensure() -> dict[str, Group]:
-    """The ``curator`` and ``expert`` groups; curators may edit the catalogue apps in the admin."""
-    curator, _ = Group.objects.get_or_create(name="curator")
-    expert, _ = Group.objects.get_or_create(name="expert")
-    curator.permissions.add(
-        *Permission.objects.filter(content_type__app_label__in=CURATOR_APPS),
-        *Permission.objects.filter(
-            content_type__app_label="archives", codename__startswith="view_"
-        ),
+def is_archivist(user) -> bool:
+    """Holds ``archives.manage_bags`` (the archivist group) or is a superuser; staff is not enough.
+
+    An import writes records in every app, so bag work is a role of its own, not a curator's.
+    """
+    return bool(
+        user
+        and user.is_authenticated
+        and (user.is_superuser or user.has_perm(MANAGE_BAGS_PERMISSION))
     )
-    return {"curator": curator, "expert": expert}
+
+
+def manage_bags_permission_ensure() -> Permission:
+    """The ``archives.manage_bags`` permission (import, export, validate bags; run fixity)."""
+    from archives.models import BagExport
+
+    permission, _ = Permission.objects.get_or_create(
+        codename=MANAGE_BAGS,
+        content_type=ContentType.objects.get_for_model(BagExport),
+        defaults={"name": "Can import, export and validate bags and run fixity checks"},
+    )
+    return permission
+
+
+def groups_ensure() -> dict[str, Group]:
+    """The ``curator``, ``archivist`` and ``expert`` groups.
+
+    Curators may edit the catalogue apps in the admin; archivists hold ``archives.manage_bags``
+    and the archive records' view permissions; experts get no model permissions.
+    """
+    curator, _ = Group.objects.get_or_create(name="curator")
+    archivist, _ = Group.objects.get_or_create(name="archivist")
+    expert, _ = Group.objects.get_or_create(name="expert")
+    archive_views = Permission.objects.filter(
+        content_type__app_label="archives", codename__startswith="view_"
+    )
+    curator.permissions.add(
+        *Permission.objects.filter(content_type__app_label__in=CURATOR_APPS), *archive_views
+    )
+    archivist.permissions.add(manage_bags_permission_ensure(), *archive_views)
+    return {"curator": curator, "archivist": archivist, "expert": expert}
 
 
 @transaction.atomic

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from archives.accounts import is_archivist
 from archives.jobqueue import job_cancel
 from archives.models import Job
 
@@ -37,7 +39,8 @@ class JobSerializer(serializers.ModelSerializer):
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
-    """Background jobs. Staff see all; other signed-in users see the jobs they started."""
+    """Background jobs. Staff and curators see all; archivists also see every bag and fixity
+    job (``archives.*``, cron's too); other signed-in users see the jobs they started."""
 
     serializer_class = JobSerializer
     permission_classes = [permissions.IsAuthenticated]
@@ -48,9 +51,11 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
             return Job.objects.none()
         user = self.request.user
         queryset = Job.objects.all()
-        if not (user.is_staff or user.groups.filter(name="curator").exists()):
-            queryset = queryset.filter(created_by=user)
-        return queryset
+        if user.is_staff or user.groups.filter(name="curator").exists():
+            return queryset
+        if is_archivist(user):
+            return queryset.filter(Q(created_by=user) | Q(kind__startswith="archives."))
+        return queryset.filter(created_by=user)
 
 
 class JobCancelView(APIView):

@@ -1,6 +1,9 @@
 """API of the preservation layer: fixity runs, BagIt exports, validation and import.
 
-POST /api/v1/archives/fixity/                  queue a fixity check (staff or curator)
+Every endpoint is for archivists (``archives.manage_bags``, see ``archives.accounts``) and
+superusers; curators and experts get 403.
+
+POST /api/v1/archives/fixity/                  queue a fixity check
 GET  /api/v1/archives/fixity/                  last runs and the files that failed
 POST /api/v1/archives/bags/                    {scope, target, format} -> 202 export + job
 GET  /api/v1/archives/bags/<id>/               export status (job, archive sha256)
@@ -19,6 +22,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from archives.accounts import is_archivist
 from archives.bagit_export import SCOPES, bag_export_enqueue
 from archives.bagit_import import bag_import
 from archives.bagit_validate import BagRefused, bag_validate, upload_to_temp
@@ -27,23 +31,11 @@ from archives.models import BagExport, FixityEvent
 from archives.services import stored_file_open
 
 
-def is_archivist(user) -> bool:
-    """Staff and curators run exports and fixity checks; imports are for staff."""
-    return bool(
-        user
-        and user.is_authenticated
-        and (user.is_staff or user.groups.filter(name="curator").exists())
-    )
-
-
 class IsArchivist(permissions.BasePermission):
+    message = "Only archivists (permission archives.manage_bags) may use the bag and fixity API."
+
     def has_permission(self, request, view) -> bool:
         return is_archivist(request.user)
-
-
-class IsStaff(permissions.BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
 class FixityEventSerializer(serializers.ModelSerializer):
@@ -192,7 +184,7 @@ def _uploaded(request):
 
 
 class BagValidateView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [IsArchivist]
     parser_classes = [MultiPartParser, FormParser]
     serializer_class = BagUploadSerializer
 
@@ -214,7 +206,7 @@ class BagValidateView(APIView):
 
 
 class BagImportView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [IsArchivist]
     parser_classes = [MultiPartParser, FormParser]
     serializer_class = BagUploadSerializer
 

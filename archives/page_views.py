@@ -1,4 +1,4 @@
-"""Staff pages of the preservation layer: fixity problems, bag exports, validation, import."""
+"""Archivist pages of the preservation layer: fixity problems, bag exports, validation, import."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def archivist_required(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not is_archivist(request.user):
-            raise PermissionDenied("Only staff and curators may use the archive pages.")
+            raise PermissionDenied("Only archivists may use the archive pages.")
         return view(request, *args, **kwargs)
 
     wrapped.__name__ = view.__name__
@@ -43,7 +43,6 @@ def index(request):
         "exports": BagExport.objects.select_related("job", "archive")[:30],
         "imports": BagImport.objects.all()[:10],
         "scopes": sorted(SCOPES),
-        "can_import": request.user.is_staff,
     }
     return render(request, "archives/index.html", context)
 
@@ -112,8 +111,6 @@ def validate(request):
 
 @archivist_required
 def import_bag(request):
-    if not request.user.is_staff:
-        raise PermissionDenied("Only staff may import bags.")
     result, problems = None, None
     if request.method == "POST":
         outcome = _with_upload(request, lambda path: bag_import(path=path, user=request.user))

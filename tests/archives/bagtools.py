@@ -6,6 +6,7 @@ import json
 
 from django.core.files.storage import default_storage
 
+from archives.accounts import groups_ensure
 from archives.models import StoredFile
 from heritage import services
 from heritage.models import (
@@ -17,7 +18,14 @@ from heritage.models import (
     SemioticAnnotation,
     TrainingDataset,
 )
+from tests.conftest import make_user
 from tests.heritage.conftest import image_bytes
+
+
+def make_archivist(username: str = "archivist1", **extra):
+    """A user in the ``archivist`` group as ``atelier_run`` sets it up (archives.manage_bags)."""
+    groups_ensure()
+    return make_user(username, "archivist", **extra)
 
 
 def small_catalogue(slug: str = "atlas", annotator=None) -> Collection:

@@ -19,7 +19,7 @@ from evaluation import services as evaluation_services
 from evaluation.models import MetricResult, Panel, Rating, Study, StudyItem
 from generation.models import BaseModel, GeneratedImage, GenerationRequest, TrainingRun
 from heritage import services as heritage_services
-from tests.archives.bagtools import catalogue_snapshot, flush_catalogue
+from tests.archives.bagtools import catalogue_snapshot, flush_catalogue, make_archivist
 from tests.conftest import make_user, wait_for
 from tests.generation.conftest import striped_png
 
@@ -184,8 +184,7 @@ def download(client, export: BagExport) -> bytes:
 @pytest.mark.worker
 def test_run_and_study_bags_round_trip_through_a_worker(start_worker, client, tmp_path):
     run, study = build_run_and_study()
-    staff = make_user("keeper", is_staff=True)
-    client.force_login(staff)
+    client.force_login(make_archivist("keeper"))
     catalogue_before, generation_before = catalogue_snapshot(), generation_snapshot()
     study_before = study_snapshot()
 

@@ -18,7 +18,7 @@ from archives.bagit_import import bag_import
 from archives.bagit_validate import BagLimits, BagRefused, bag_validate
 from archives.models import BagImport, StoredFile
 from heritage.models import Collection, HeritageItem
-from tests.archives.bagtools import small_catalogue, storage_names
+from tests.archives.bagtools import make_archivist, small_catalogue, storage_names
 from tests.conftest import make_user
 
 
@@ -214,7 +214,7 @@ def test_validate_api_and_page_list_the_problems(tmp_path, client):
     folder = make_bag_folder(tmp_path)
     (folder / "data" / "b.txt").write_text("changed\n")
     bad = tar_of(folder, tmp_path / "bad.tar", [(tar_info("../escape"), b"x")])
-    client.force_login(make_user("keeper", is_staff=True))
+    client.force_login(make_archivist("keeper"))
 
     with open(bad, "rb") as upload:
         response = client.post("/api/v1/archives/bags/validate/", {"file": upload})
@@ -236,9 +236,9 @@ def test_validate_api_and_page_list_the_problems(tmp_path, client):
 
 
 @pytest.mark.django_db
-def test_import_is_for_staff_only(client):
-    client.force_login(make_user("cur", "curator"))
-    assert client.get("/archives/").status_code == 200
+def test_archive_pages_are_for_archivists_only(client):
+    client.force_login(make_user("cur", "curator", is_staff=True))
+    assert client.get("/archives/").status_code == 403
     assert client.get("/archives/import/").status_code == 403
     response = client.post("/api/v1/archives/bags/import/", {})
     assert response.status_code == 403

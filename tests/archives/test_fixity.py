@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from archives.fixity import fixity_check
 from archives.models import FixityEvent, Job, StoredFile
 from archives.services import stored_file_save
+from tests.archives.bagtools import make_archivist
 from tests.conftest import make_user, wait_for
 
 
@@ -30,8 +31,7 @@ def _damage(tampered: StoredFile, gone: StoredFile) -> None:
 @pytest.mark.worker
 def test_fixity_job_in_a_real_worker_reports_changed_and_missing_files(start_worker, client):
     good, tampered, gone = _three_files()
-    staff = make_user("keeper", is_staff=True)
-    client.force_login(staff)
+    client.force_login(make_archivist("keeper"))
 
     response = client.post("/api/v1/archives/fixity/")
     assert response.status_code == 202
@@ -79,7 +79,7 @@ def test_fixity_command_for_cron(capsys):
 
 
 @pytest.mark.django_db
-def test_fixity_pages_and_api_are_for_staff_and_curators(client):
+def test_fixity_pages_and_api_are_for_archivists(client):
     client.force_login(make_user("visitor"))
     assert client.get("/archives/").status_code == 403
     assert client.post("/api/v1/archives/fixity/").status_code == 403

@@ -200,14 +200,17 @@ def test_atelier_run_starts_everything_prints_logins_once_and_stops_cleanly(run_
     run = start_run(run_env, port, "--no-demo-data")
     output = read_until(run, "Press Ctrl-C to stop.")
 
-    passwords = dict(re.findall(r"^\s+(admin|curator|expert)\s+(\S+)$", output, re.MULTILINE))
-    assert set(passwords) == {"admin", "curator", "expert"}
+    passwords = dict(
+        re.findall(r"^\s+(admin|curator|archivist|expert)\s+(\S+)$", output, re.MULTILINE)
+    )
+    assert set(passwords) == {"admin", "curator", "archivist", "expert"}
     base = f"http://127.0.0.1:{port}"
     for label in ("Kiosk", "Curator", "Admin", "API docs", "RQ dashboard"):
         assert re.search(rf"{label}\s+{base}/", output)
     health = json.loads(urllib.request.urlopen(f"{base}/healthz").read())
     assert health["workers"] == {"default": 1, "gpu": 1}
     assert log_in(base, "curator", passwords["curator"])
+    assert log_in(base, "archivist", passwords["archivist"])
     assert not log_in(base, "curator", "wrong-password")
 
     redis_url = re.search(r"private Redis at (\S+)", output).group(1)
@@ -223,7 +226,7 @@ def test_atelier_run_starts_everything_prints_logins_once_and_stops_cleanly(run_
     # A second run keeps the logins and prints no password; SIGTERM stops it as well.
     again = start_run(run_env, port, "--no-demo-data")
     output = read_until(again, "Press Ctrl-C to stop.")
-    assert "demo logins admin, curator, expert exist" in output
+    assert "demo logins admin, curator, archivist, expert exist" in output
     assert not any(password in output for password in passwords.values())
     assert log_in(base, "curator", passwords["curator"])
     again.send_signal(signal.SIGTERM)

@@ -137,12 +137,12 @@ class Command(BaseCommand):
             self._say("")
             self._say("Demo logins (shown only this once; Django keeps only a hash):")
             for username, password in created.items():
-                self._say(f"    {username:<8} {password}")
+                self._say(f"    {username:<9} {password}")
             self._say("")
         else:
             self._say(
-                "demo logins admin, curator, expert exist (passwords were printed the first "
-                "time; `./atelier run --reset-demo-passwords` prints new ones)"
+                "demo logins admin, curator, archivist, expert exist (passwords were printed "
+                "the first time; `./atelier run --reset-demo-passwords` prints new ones)"
             )
 
     def _web_command(self, host: str, port: int) -> list[str]:
