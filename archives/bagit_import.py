@@ -5,10 +5,19 @@ every checksum), then ``data/atelier.json`` is checked against the payload, and 
 anything written: stored files, users, records and their links in ONE ``atomic_with_files``
 block, so a refusal or failure leaves no row and no file behind.
 
-Records get new primary keys (foreign keys are remapped); vocabulary terms (motif terms by
-slug), base models (by name) and users (by username) that already exist are reused. Users the
-instance does not know are created inactive with no usable password: an administrator decides
-who may sign in. Timestamps (``auto_now``/``auto_now_add``) keep the exported values.
+A bag is hostile until proven otherwise: it may only hold the models its scope exports
+(``IMPORTABLE``, an explicit allow-list per scope); a record of any other label, and above all
+accounts, groups, permissions, tokens, sessions, admin log entries or content types, refuses the
+whole bag before anything is written.
+
+Records get new primary keys (foreign keys are remapped, and each must point at a record of the
+model the field expects); vocabulary terms (motif terms by slug) and base models (by name) that
+already exist are reused. Users are never created from a bag: a person named in it is linked
+to the account here with the same username, if there is one; otherwise an optional reference
+(``created_by``, ``annotator``, ...) becomes empty and a many-to-many link (panel members) is
+dropped, which the import report lists (``BagImport.users_report``); a required one (a
+rating's or an assignment's expert) refuses the bag, naming the accounts an administrator
+would have to create first. Timestamps (``auto_now``/``auto_now_add``) keep the exported values.
 """
 
 from __future__ import annotations
@@ -21,14 +30,60 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, SuspiciousFileOperation, ValidationError
 from django.db import IntegrityError, models
 from django.db.models import UUIDField
 
-from archives.bagit_export import FILE_LABEL, FORMAT, FORMAT_VERSION, RECORDS_FILE, user_label
+from archives.bagit_export import (
+    FILE_LABEL,
+    FORMAT,
+    FORMAT_VERSION,
+    RECORDS_FILE,
+    label_of,
+    user_label,
+)
 from archives.bagit_validate import BagLimits, BagRefused, OpenedBag, bag_opened
 from archives.models import BagImport, StoredFile
 from archives.services import atomic_with_files, stored_file_save
+
+# The labels each scope's export writes (bagit_export.SCOPES: the root, the records its reverse
+# rules reach and everything they refer to), spelt out so that an import never accepts more.
+# tests/archives/test_bag_security.py checks that every export fits its list.
+_CATALOGUE = frozenset(
+    {
+        "heritage.collection",
+        "heritage.heritageitem",
+        "heritage.itemimage",
+        "heritage.semioticannotation",
+        "heritage.gazetteerpassage",
+        "heritage.motifterm",
+    }
+)
+_RUNS = _CATALOGUE | {
+    "heritage.trainingdataset",
+    "heritage.trainingexample",
+    "generation.basemodel",
+    "generation.sweep",
+    "generation.trainingrun",
+    "generation.generationrequest",
+    "generation.generatedimage",
+}
+IMPORTABLE: dict[str, frozenset[str]] = {
+    "collection": _CATALOGUE,
+    "training_run": _RUNS | {"generation.validationimage"},
+    "study": _RUNS
+    | {
+        "evaluation.panel",
+        "evaluation.study",
+        "evaluation.studyitem",
+        "evaluation.assignment",
+        "evaluation.rating",
+        "evaluation.metricresult",
+        "evaluation.memorisationcheck",
+    },
+}
+# Apps whose rows are never taken from a bag, whatever the scope (named in the refusal).
+NEVER_IMPORTED_APPS = frozenset({"auth", "authtoken", "sessions", "admin", "contenttypes"})
 
 # Shared vocabularies and configuration matched by natural key instead of duplicated.
 REUSE_BY: dict[str, tuple[str, ...]] = {
@@ -68,55 +123,115 @@ def read_document(opened: OpenedBag) -> dict[str, Any]:
                 f"(supported: {FORMAT_VERSION})."
             ]
         )
+    scope = document.get("scope") if isinstance(document.get("scope"), dict) else {}
+    allowed = IMPORTABLE.get(str(scope.get("kind", "")))
+    if allowed is None:
+        raise BagRefused(
+            [
+                f"data/{RECORDS_FILE} has scope {scope.get('kind')!r}; an import takes "
+                f"{', '.join(sorted(IMPORTABLE))}."
+            ]
+        )
     manifest = opened.bag.entries
-    for key, entry in (document.get("files") or {}).items():
+    files = document.get("files") or {}
+    agents = document.get("agents") or {}
+    records = document.get("records") or []
+    if not (isinstance(files, dict) and isinstance(agents, dict) and isinstance(records, list)):
+        raise BagRefused([f"data/{RECORDS_FILE}: files, agents and records have the wrong shape."])
+    for key, entry in files.items():
+        if not isinstance(entry, dict):
+            problems.append(f"{key}: a file entry must be an object.")
+            continue
         rel = str(entry.get("path", ""))
         if not rel.startswith("data/") or ".." in rel.split("/") or rel not in manifest:
             problems.append(f"{key}: {rel!r} is not a payload file listed in the manifests.")
+            continue
+        name = str(entry.get("name", ""))
+        if not name or name.startswith("/") or "\\" in name or ".." in name.split("/"):
+            problems.append(f"{key}: {name!r} is not a relative storage name.")
             continue
         recorded = manifest[rel].get("sha256")
         if recorded and recorded != entry.get("sha256"):
             problems.append(f"{rel}: sha256 in {RECORDS_FILE} differs from the manifest.")
         elif _sha256(opened.root / rel) != entry.get("sha256"):
             problems.append(f"{rel}: sha256 differs from the one recorded in {RECORDS_FILE}.")
-    for record in document.get("records") or []:
-        label = record.get("model", "")
-        try:
-            apps.get_model(label)
-        except (LookupError, ValueError):
-            problems.append(f"{record.get('key')}: model {label!r} does not exist here.")
+    for key, agent in agents.items():
+        if not isinstance(agent, dict) or not str(agent.get("username") or ""):
+            problems.append(f"{key}: an agent without a username.")
+    seen: set[str] = set()
+    for record in records:
+        if not isinstance(record, dict):
+            problems.append(f"data/{RECORDS_FILE}: every record must be an object.")
+            continue
+        key, label = str(record.get("key", "")), str(record.get("model", "")).lower()
+        problem = _record_problem(key, label, allowed, scope_kind=str(scope["kind"]))
+        if problem is None and key in seen:
+            problem = f"{key}: appears twice."
+        seen.add(key)
+        if problem:
+            problems.append(problem)
     if problems:
         raise BagRefused(problems)
     return document
 
 
+def _record_problem(
+    key: str, label: str, allowed: frozenset[str], *, scope_kind: str
+) -> str | None:
+    """Why a record may not be imported, or None; checked before anything is written."""
+    if label.partition(".")[0] in NEVER_IMPORTED_APPS or label == user_label():
+        return (
+            f"{key}: model {label!r} is never imported from a bag (accounts, groups, "
+            "permissions, tokens, sessions, the admin log and content types stay with this "
+            "instance); the bag was refused and nothing was written."
+        )
+    if label not in allowed:
+        return (
+            f"{key}: model {label!r} is not part of a {scope_kind.replace('_', ' ')} bag "
+            f"(accepted: {', '.join(sorted(allowed))}); the bag was refused and nothing was "
+            "written."
+        )
+    try:
+        apps.get_model(label)
+    except (LookupError, ValueError):
+        return f"{key}: model {label!r} does not exist here."
+    if not key.startswith(label + ":"):
+        return f"{key}: a record key must start with its model label {label!r}."
+    return None
+
+
 class _Importer:
     def __init__(self, document: dict[str, Any], root: Path):
         self.document, self.root = document, root
-        self.keys: dict[str, Any] = {}  # bag key -> new pk
+        self.keys: dict[str, Any] = {}  # bag key of a record or file -> new pk
+        self.users: dict[str, Any] = {}  # agent key -> pk of the account here with that username
+        self.unknown: dict[str, str] = {}  # agent key -> username with no account here
+        self.cleared: list[dict[str, str]] = []  # references to unknown people left empty
         self.counts: dict[str, int] = {}
 
     def refuse(self, key: str, message: str):
         raise BagRefused([f"{key}: {message}"])
 
-    def users(self) -> None:
+    def match_users(self) -> None:
+        """Link agents to existing accounts by username; never create one (see module doc)."""
         User = get_user_model()
         for key, agent in (self.document.get("agents") or {}).items():
-            username = agent.get("username") or ""
-            if not username:
-                self.refuse(key, "an agent without a username")
+            username = str(agent["username"])
             user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
             if user is None:
-                user = User(
-                    **{User.USERNAME_FIELD: username},
-                    first_name=agent.get("first_name", ""),
-                    last_name=agent.get("last_name", ""),
-                    is_active=False,
-                )
-                user.set_unusable_password()
-                user.save()
-                self.counts[user_label()] = self.counts.get(user_label(), 0) + 1
-            self.keys[key] = user.pk
+                self.unknown[key] = username
+            else:
+                self.users[key] = user.pk
+
+    def users_report(self) -> dict[str, Any]:
+        User = get_user_model()
+        matched = User._default_manager.filter(pk__in=set(self.users.values()))
+        return {
+            "created": 0,
+            "matched": sorted(u.get_username() for u in matched),
+            "not_here": sorted(set(self.unknown.values())),
+            "cleared": self.cleared,
+        }
 
     def files(self) -> None:
         for key, entry in (self.document.get("files") or {}).items():
@@ -132,10 +247,30 @@ class _Importer:
             self.keys[key] = stored.pk
             self.counts[FILE_LABEL] = self.counts.get(FILE_LABEL, 0) + 1
 
+    def _user(self, key: str, f: models.Field, value: Any) -> Any:
+        if value in self.users:
+            return self.users[value]
+        if value not in self.unknown:
+            self.refuse(key, f"{f.name} refers to {value!r}, which is not an agent of the bag")
+        if not f.null:
+            self.refuse(
+                key,
+                f"{f.name} is {self.unknown[value]!r}, who has no account here, and the "
+                f"record needs one; bags never create accounts: an administrator may create "
+                f"{self.unknown[value]!r} (inactive is enough) before the import is tried again",
+            )
+        self.cleared.append({"record": key, "field": f.name, "username": self.unknown[value]})
+        return None
+
     def _value(self, key: str, f: models.Field, value: Any) -> Any:
         if f.is_relation:
             if value is None:
                 return None
+            target = label_of(f.related_model)
+            if target == user_label():
+                return self._user(key, f, value)
+            if not (isinstance(value, str) and value.startswith(target + ":")):
+                self.refuse(key, f"{f.name} must refer to a {target} record, not {value!r}")
             if value not in self.keys:
                 self.refuse(key, f"{f.name} refers to {value}, which is not in the bag before it")
             return self.keys[value]
@@ -199,7 +334,25 @@ class _Importer:
                 self.refuse(record["key"], f"no many-to-many field {name!r} here")
             if not f.many_to_many:
                 self.refuse(record["key"], f"{name} is not a many-to-many field")
-            missing = [k for k in keys if k not in self.keys]
+            if not isinstance(keys, list):
+                self.refuse(record["key"], f"{name} must list bag keys")
+            target = label_of(f.related_model)
+            if target == user_label():
+                wanted = []
+                for k in keys:
+                    if k in self.users:
+                        wanted.append(self.users[k])
+                    elif k in self.unknown:
+                        self.cleared.append(
+                            {"record": record["key"], "field": name, "username": self.unknown[k]}
+                        )
+                    else:
+                        self.refuse(
+                            record["key"], f"{name} links to {k!r}, not an agent of the bag"
+                        )
+                getattr(obj, name).add(*wanted)
+                continue
+            missing = [k for k in keys if not str(k).startswith(target + ":") or k not in self.keys]
             if missing:
                 self.refuse(record["key"], f"{name} links to {missing}, which are not in the bag")
             getattr(obj, name).add(*[self.keys[k] for k in keys])
@@ -212,7 +365,7 @@ def bag_import(*, path: Path | str, user=None, limits: BagLimits | None = None) 
         importer = _Importer(document, opened.root)
         try:
             with atomic_with_files():
-                importer.users()
+                importer.match_users()
                 importer.files()
                 records = document.get("records") or []
                 for record in records:
@@ -231,8 +384,13 @@ def bag_import(*, path: Path | str, user=None, limits: BagLimits | None = None) 
                 )
                 done.full_clean()
                 done.save()
+                done.users_report = importer.users_report()
                 done.root_key = scope.get("root")
                 done.root_pk = importer.keys.get(scope.get("root"))
         except IntegrityError as exc:
             raise BagRefused([f"The records conflict with this instance: {exc}"]) from exc
+        except SuspiciousFileOperation as exc:
+            raise BagRefused([f"A stored file name in the bag is refused here: {exc}"]) from exc
+        except (TypeError, ValueError) as exc:
+            raise BagRefused([f"A record holds a value of the wrong type: {exc}"]) from exc
     return done

@@ -232,6 +232,8 @@ class BagImportView(APIView):
                 "root_id": getattr(done, "root_pk", None),
                 "records": done.records,
                 "files": done.files,
+                # People in the bag: linked to accounts here by username, never created.
+                "users": done.users_report,
             },
             status=status.HTTP_201_CREATED,
         )

@@ -258,6 +258,8 @@ def test_run_and_study_bags_round_trip_through_a_worker(start_worker, client, tm
     assert TrainingRun.objects.get().job is None  # jobs are not carried; provenance has them
 
     flush_everything_but(bag_archives)
+    # A bag never creates accounts; the ratings need their rater's, made by an administrator.
+    User.objects.create_user("rater1", is_active=False)
     import_bag("study.zip", study_bag)
     after = study_snapshot()
     assert {k: v for k, v in after.items() if k != "files"} == {
@@ -265,7 +267,7 @@ def test_run_and_study_bags_round_trip_through_a_worker(start_worker, client, tm
     }
     assert set(after["files"]) <= set(study_before["files"])
     rater = User.objects.get(username="rater1")
-    assert rater.is_active is False and not rater.has_usable_password()
+    assert rater.is_active is False and not rater.has_usable_password()  # as it was made
 
 
 def flush_everything_but(keep: set[str]) -> None:
