@@ -8,9 +8,12 @@ without a secret key and allowed hosts; `manage.py check --deploy` is clean).
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,6 +68,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "axes",
+    "csp",
     "archives",
     "heritage",
     "generation",
@@ -73,6 +78,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -82,6 +88,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a lock-out into its page (or 429 JSON for the API).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "archives.urls"
@@ -202,6 +210,23 @@ ATELIER_MAX_IMAGE_PIXELS = int(os.environ.get("ATELIER_MAX_IMAGE_PIXELS", 64_000
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
+# Login lock-out (django-axes): AXES_FAILURE_LIMIT wrong passwords for one username from one
+# address lock that pair out for AXES_COOLOFF_TIME, on the login page and the admin alike (both
+# call authenticate() with the request). A correct password is refused while locked; a success
+# before the limit resets the count. `manage.py axes_reset` (or axes_reset_username NAME)
+# lifts lock-outs early. Attempts are stored in the database (axes' own tables).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before checking
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("ATELIER_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ATELIER_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "archives.throttling.client_ip"  # same address as the API throttles
+AXES_VERBOSE = False
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -217,7 +242,22 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "archives.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "600/minute", "user": "3000/minute"},
+    # Counters live in the cache (Redis below), shared by every web process. A 429 carries
+    # Retry-After and {"detail": "Request was throttled. Expected available in N seconds."}.
+    # ``expensive``: creating training runs, sweeps and generation requests (GPU time), per user.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "archives.throttling.ExpensiveWriteThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("ATELIER_THROTTLE_ANON", "600/minute"),
+        "user": os.environ.get("ATELIER_THROTTLE_USER", "3000/minute"),
+        "expensive": os.environ.get("ATELIER_THROTTLE_EXPENSIVE", "60/hour"),
+    },
+    # Proxies in front of the web server (nginx: 1): the client address is then taken from
+    # X-Forwarded-For, for throttles and the login lock-out. 0 trusts no header.
+    "NUM_PROXIES": int(os.environ.get("ATELIER_NUM_PROXIES", "0")) or None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -246,6 +286,27 @@ RQ_QUEUES = {
     "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": ATELIER_JOB_TIMEOUTS["gpu"]},
 }
 RQ_SHOW_ADMIN_LINK = True
+
+# The cache holds throttle counters and cached public API responses, so every web process must
+# share it: Redis whenever one is configured (production, the run command, the suite), in its
+# own database number so that clearing the cache never empties the job queues. A bare
+# `runserver` without REDIS_URL keeps a per-process memory cache.
+if "REDIS_URL" in os.environ or PRODUCTION:
+    _cache_url = os.environ.get("ATELIER_CACHE_URL", "")
+    if not _cache_url:
+        _rq = urlsplit(REDIS_URL)
+        _rq_db = int((_rq.path or "/0").strip("/") or 0)
+        _cache_url = urlunsplit(_rq._replace(path=f"/{(_rq_db + 1) % 16}"))
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            # The suite runs in one Redis: keep each test run's keys apart.
+            "KEY_PREFIX": f"test{os.getpid()}" if ATELIER_ENV == "test" else "atelier",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Base model used when a request names none: the demo model shipped in the repository.
 ATELIER_DEMO_MODEL_DIR = Path(
@@ -277,6 +338,36 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# Content-Security-Policy (django-csp) on every response. Every page's script is a static file
+# (JSON config sits in <script type="application/json">, which is data, not script); a template
+# that must inline one marks it with {{ request.csp_nonce }}. style-src-attr allows inline
+# style *attributes* only (not <style> elements): the item page positions each annotation box
+# and sets the image's aspect ratio from the data. The API docs views relax style-src for
+# themselves (archives/views.py says why). Files in S3 are shown from the bucket's address.
+_media_sources = env_list("ATELIER_CSP_MEDIA_SOURCES")
+if ATELIER_STORAGE == "s3" and not _media_sources:
+    for _source in (os.environ.get("AWS_S3_CUSTOM_DOMAIN"), os.environ.get("AWS_S3_ENDPOINT_URL")):
+        if _source:
+            _media_sources.append(_source if "://" in _source else f"https://{_source}")
+    if not _media_sources:
+        _media_sources.append("https://*.amazonaws.com")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:", *_media_sources],
+        "media-src": [SELF, *_media_sources],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from csp.decorators import csp_update
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
+
+# API docs under the site's CSP. Their scripts are files (Swagger UI's set-up comes from the
+# split view's ?script URL, Redoc's one line carries the nonce), but both libraries style their
+# widgets at run time with inline <style> elements and attributes, and Redoc runs its search
+# in a Worker made from a blob: URL. Only these two pages allow that.
+_DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]}
+api_docs = csp_update(_DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name="schema"))
+api_redoc = csp_update(_DOCS_CSP)(SpectacularRedocView.as_view(url_name="schema"))
 
 
 def healthz(request):

@@ -39,6 +39,16 @@ def redis_conn():
     conn.flushdb()
 
 
+@pytest.fixture(autouse=True)
+def empty_shared_cache():
+    """Throttle counters and cached responses live in the shared Redis cache: each test starts
+    with none, so one test's requests never count against the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def worker_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
