@@ -19,10 +19,10 @@ import logging
 import os
 import socket
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -30,7 +30,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from archives.models import Job
+from archives.models import Job, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -91,30 +91,67 @@ def worker_identity() -> str:
 # --- worker liveness ----------------------------------------------------------------------
 # A SimpleWorker runs the job in its main thread, so RQ's own worker heartbeat stops for the
 # whole job (its key is kept alive for the job's timeout, up to a day for gpu work). Each
-# Atelier worker therefore beats from a thread of its own: a short-lived Redis key per worker.
+# Atelier worker therefore beats from a thread of its own, into its WorkerHeartbeat row in the
+# database: that survives Redis restarting empty, which RQ's registration does not. Freshness
+# compares the worker's clock with the reader's: hosts keep time with NTP.
 
-HEARTBEAT_KEY = "atelier:worker-heartbeat:{}"
 HEARTBEAT_INTERVAL = 5
-HEARTBEAT_TTL = 20
+HEARTBEAT_TTL = 3 * HEARTBEAT_INTERVAL  # a row older than this is a dead (or stuck) worker
 
 
-def worker_heartbeat_start(name: str, connection) -> threading.Event:
-    """Beat for ``name`` every few seconds until the returned event is set or the process dies."""
+def worker_heartbeat_beat(*, name: str, queues: list[str] | tuple[str, ...]) -> None:
+    """Upsert the worker's row with ``last_seen`` = now."""
+    host, _, pid = name.rpartition(":")
+    WorkerHeartbeat.objects.update_or_create(
+        name=name,
+        defaults={
+            "queues": list(queues),
+            "hostname": host,
+            "pid": int(pid) if pid.isdigit() else None,
+            "last_seen": timezone.now(),
+        },
+    )
+
+
+def worker_heartbeat_start(
+    *, name: str, queues: list[str] | tuple[str, ...]
+) -> Callable[[], None]:
+    """Beat for ``name`` every few seconds from a thread; returns ``stop()``, which ends the
+    beating and deletes the row (a clean shutdown: the worker stops counting at once)."""
+    from django.db import connection as db
+
     stop = threading.Event()
-    key = HEARTBEAT_KEY.format(name)
+    worker_heartbeat_beat(name=name, queues=queues)  # counted before the first job arrives
 
     def beat() -> None:
-        while not stop.is_set():
+        while not stop.wait(HEARTBEAT_INTERVAL):
             try:
-                connection.set(key, str(time.time()), ex=HEARTBEAT_TTL)
-            except Exception:  # Redis briefly away: try again next beat.
-                logger.warning("worker heartbeat to Redis failed", exc_info=True)
-            stop.wait(HEARTBEAT_INTERVAL)
-        connection.delete(key)
+                worker_heartbeat_beat(name=name, queues=queues)
+            except Exception:  # database briefly away: reconnect and try again next beat
+                logger.warning("worker heartbeat to the database failed", exc_info=True)
+                db.close()
+        try:
+            WorkerHeartbeat.objects.filter(name=name).delete()
+        finally:
+            db.close()  # this thread's own connection
 
-    connection.set(key, str(time.time()), ex=HEARTBEAT_TTL)
-    threading.Thread(target=beat, name="atelier-heartbeat", daemon=True).start()
-    return stop
+    thread = threading.Thread(target=beat, name="atelier-heartbeat", daemon=True)
+    thread.start()
+
+    def stop_beating() -> None:
+        stop.set()
+        thread.join(timeout=10)
+
+    return stop_beating
+
+
+def live_workers(queue: str | None = None):
+    """Heartbeat rows of the workers alive now (on ``queue`` when given)."""
+    fresh = WorkerHeartbeat.objects.filter(
+        last_seen__gte=timezone.now() - timedelta(seconds=HEARTBEAT_TTL)
+    )
+    rows = [row for row in fresh if not worker_is_local(row.name) or worker_is_alive(row.name)]
+    return [row for row in rows if queue is None or queue in row.queues]
 
 
 def _local_pid(worker_name: str) -> int | None:
@@ -135,19 +172,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def worker_is_alive(worker_name: str, connection=None) -> bool:
-    """A worker on this host is alive while its process exists (known at once, and immune to a
-    flushed Redis); one on another host while its heartbeat key exists."""
+def worker_is_alive(worker_name: str) -> bool:
+    """A worker on this host is alive while its process exists (known at once); one on another
+    host while its heartbeat row is fresh."""
     if not worker_name:
         return False
     pid = _local_pid(worker_name)
     if pid is not None:
         return _pid_alive(pid)
-    if connection is None:
-        import django_rq
-
-        connection = django_rq.get_connection("default")
-    return bool(connection.exists(HEARTBEAT_KEY.format(worker_name)))
+    return WorkerHeartbeat.objects.filter(
+        name=worker_name, last_seen__gte=timezone.now() - timedelta(seconds=HEARTBEAT_TTL)
+    ).exists()
 
 
 def worker_is_local(worker_name: str) -> bool:

@@ -7,26 +7,21 @@
   remain, else marked failed; a dead worker's job that was being cancelled ends cancelled.
 
 A worker that ran on this host is dead when its process is gone; one on another host when its
-heartbeat key (``jobqueue.worker_heartbeat_start``) has expired. Runs at every worker start
-and as ``manage.py reconcile_jobs`` (``--every 60`` to keep running).
+heartbeat row (``jobqueue.worker_heartbeat_start``, in the database, so a flushed Redis does
+not make live workers look dead) has gone stale. Runs at every worker start and as
+``manage.py reconcile_jobs`` (``--every 60`` to keep running).
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from archives.jobqueue import (
-    HEARTBEAT_INTERVAL,
-    QUEUES,
-    push_to_queue,
-    worker_is_alive,
-    worker_is_local,
-)
-from archives.models import Job
+from archives.jobqueue import QUEUES, push_to_queue, worker_is_alive
+from archives.models import Job, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +32,8 @@ def _queued_ids(queue_name: str) -> set[str]:
     return set(django_rq.get_queue(queue_name).get_job_ids())
 
 
-def _dead_workers(names: set[str], connection) -> set[str]:
-    dead = {name for name in names if not worker_is_alive(name, connection)}
-    remote = {name for name in dead if not worker_is_local(name)}
-    if remote:
-        # A remote worker's heartbeat key can be missing for a moment after Redis restarted or
-        # was flushed: look again one beat later before declaring it dead.
-        time.sleep(HEARTBEAT_INTERVAL + 1)
-        dead -= {name for name in remote if worker_is_alive(name, connection)}
-    return dead
+def _dead_workers(names: set[str]) -> set[str]:
+    return {name for name in names if not worker_is_alive(name)}
 
 
 def _requeue_lost() -> int:
@@ -58,9 +46,9 @@ def _requeue_lost() -> int:
     return pushed
 
 
-def _resolve_orphans(report: dict[str, int], connection) -> None:
+def _resolve_orphans(report: dict[str, int]) -> None:
     running = Job.objects.filter(status=Job.Status.RUNNING)
-    dead = _dead_workers(set(running.values_list("worker_name", flat=True)), connection)
+    dead = _dead_workers(set(running.values_list("worker_name", flat=True)))
     for job in running.filter(worker_name__in=dead):
         with transaction.atomic():
             locked = Job.objects.select_for_update().get(pk=job.pk)
@@ -95,9 +83,6 @@ def _resolve_orphans(report: dict[str, int], connection) -> None:
 
 def jobs_reconcile() -> dict[str, int]:
     """One pass; returns what it did (all zeros when queue and table agree)."""
-    import django_rq
-
-    connection = django_rq.get_connection("default")
     report = {
         "requeued_lost": 0,
         "requeued_orphaned": 0,
@@ -105,8 +90,10 @@ def jobs_reconcile() -> dict[str, int]:
         "cancelled_orphaned": 0,
     }
     # Orphans first: a job they re-queue is pushed on commit, so the lost-job pass sees it.
-    _resolve_orphans(report, connection)
+    _resolve_orphans(report)
     report["requeued_lost"] = _requeue_lost()
+    # Rows of workers killed long ago (a clean shutdown deletes its own row).
+    WorkerHeartbeat.objects.filter(last_seen__lt=timezone.now() - timedelta(days=1)).delete()
     if any(report.values()):
         logger.info("reconciled jobs: %s", report)
     return report

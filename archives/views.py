@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+
 from csp.decorators import csp_update
-from django.db import connection
+from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
+
+from archives.models import WorkerHeartbeat
 
 # API docs under the site's CSP. Their scripts are files (Swagger UI's set-up comes from the
 # split view's ?script URL, Redoc's one line carries the nonce), but both libraries style their
@@ -18,29 +23,33 @@ api_redoc = csp_update(_DOCS_CSP)(SpectacularRedocView.as_view(url_name="schema"
 
 
 def healthz(request):
-    """Database, Redis and live workers per queue; 200 when database and Redis answer.
+    """Database (a write, not just a read), Redis, and live workers per queue; 200 when the
+    database takes writes and Redis answers, else 503.
 
-    A worker counts when it is registered on the queue and its Atelier heartbeat is fresh (RQ's
-    own registration outlives a worker killed mid-job for as long as the job's timeout).
+    Workers are counted from their own heartbeat rows in the database (fresh within
+    ``HEARTBEAT_TTL``; one on this host also while its process exists), so the count stays
+    true after Redis restarts empty; RQ's own registration outlives a worker killed mid-job.
     """
     report: dict = {"database": "ok", "redis": "ok", "workers": {}}
     healthy = True
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        from archives.jobqueue import QUEUES, live_workers
+
+        # A read-only file or a full disk still answers SELECT: prove an INSERT goes through,
+        # then roll it back.
+        with transaction.atomic():
+            WorkerHeartbeat.objects.create(
+                name=f"healthz:{uuid.uuid4()}", queues=[], last_seen=timezone.now()
+            )
+            transaction.set_rollback(True)
+        alive = live_workers()
+        report["workers"] = {q: sum(1 for w in alive if q in w.queues) for q in QUEUES}
     except Exception as exc:
         report["database"], healthy = f"error: {type(exc).__name__}", False
     try:
         import django_rq
-        from rq import Worker
 
-        from archives.jobqueue import QUEUES, worker_is_alive
-
-        redis = django_rq.get_connection("default")
-        redis.ping()
-        for name in QUEUES:
-            workers = Worker.all(queue=django_rq.get_queue(name))
-            report["workers"][name] = sum(1 for w in workers if worker_is_alive(w.name, redis))
+        django_rq.get_connection("default").ping()
     except Exception as exc:
         report["redis"], healthy = f"error: {type(exc).__name__}", False
     report["status"] = "ok" if healthy else "error"

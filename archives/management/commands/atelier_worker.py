@@ -4,15 +4,44 @@
     python manage.py atelier_worker default gpu --burst
 
 It is a SimpleWorker (no fork per job) so a gpu worker keeps loaded pipelines warm between jobs.
-A thread beats a short-lived Redis key so the reconciler can tell this worker is alive even
-while a long job holds the main thread.
+A thread writes the worker's heartbeat row in the database every few seconds, so health and
+the reconciler can tell this worker is alive even while a long job holds the main thread, and
+even after Redis restarted empty. On a clean shutdown the row is deleted.
 """
 
 from __future__ import annotations
 
+import logging
+
 from django.core.management.base import BaseCommand
 
 from archives.jobqueue import QUEUES
+
+logger = logging.getLogger(__name__)
+
+
+def atelier_worker_class():
+    from rq import SimpleWorker, worker_registration
+
+    class AtelierWorker(SimpleWorker):
+        """Registers itself again when Redis lost its record (a restart without persistence,
+        FLUSHALL). RQ's heartbeat only refreshes the worker's hash: without this the worker
+        keeps taking jobs but is missing from RQ's worker lists (the dashboard, Worker.all)."""
+
+        def heartbeat(self, timeout=None, pipeline=None):
+            super().heartbeat(timeout, pipeline)
+            if pipeline is not None:
+                return
+            if self.connection.sismember(self.redis_workers_keys, self.key):
+                return
+            logger.warning("worker %s: Redis lost its registration; registering again", self.name)
+            with self.connection.pipeline() as p:
+                p.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, p)
+                p.expire(self.key, self.worker_ttl + 60)
+                p.execute()
+
+    return AtelierWorker
 
 
 class Command(BaseCommand):
@@ -24,7 +53,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, queues, burst, **options):
         import django_rq
-        from rq import SimpleWorker
 
         from archives.jobqueue import worker_heartbeat_start, worker_identity
         from archives.reconcile import jobs_reconcile
@@ -32,12 +60,12 @@ class Command(BaseCommand):
         # Job rows record this name; the reconciler reads host and pid from it.
         name = worker_identity()
         connection = django_rq.get_connection(queues[0])
-        stop_beating = worker_heartbeat_start(name, connection)
+        stop_beating = worker_heartbeat_start(name=name, queues=queues)
         try:
             report = jobs_reconcile()
             self.stdout.write(f"worker {name} on {', '.join(queues)}; reconciled: {report}")
             self.stdout.flush()
-            worker = SimpleWorker(
+            worker = atelier_worker_class()(
                 [django_rq.get_queue(q) for q in queues],
                 connection=connection,
                 name=name,
@@ -45,4 +73,4 @@ class Command(BaseCommand):
             )
             worker.work(burst=burst, logging_level="INFO")
         finally:
-            stop_beating.set()
+            stop_beating()
