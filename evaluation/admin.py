@@ -1,6 +1,6 @@
 """Admin of the evaluation app (curators manage panels here; studies are read mostly)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from evaluation.models import (
     Assignment,
@@ -32,8 +32,27 @@ class StudyItemInline(admin.TabularInline):
 class StudyAdmin(admin.ModelAdmin):
     list_display = ["title", "panel", "status", "assignment_mode", "created_at"]
     list_filter = ["status", "assignment_mode"]
-    readonly_fields = ["seed", "created_at", "closed_at"]
+    # Closing and reopening go through the services (reopening withdraws kiosk approvals).
+    readonly_fields = ["status", "seed", "created_at", "closed_at"]
     inlines = [StudyItemInline]
+    actions = ["close_studies", "reopen_studies"]
+
+    @admin.action(description="Close the selected studies (ratings final)")
+    def close_studies(self, request, queryset):
+        from evaluation.services import study_close
+
+        for study in queryset:
+            study_close(study=study)
+        messages.success(request, f"{queryset.count()} study(ies) closed.")
+
+    @admin.action(description="Reopen the selected studies (withdraws kiosk approvals)")
+    def reopen_studies(self, request, queryset):
+        from evaluation.services import study_reopen, withdrawn_message
+
+        for study in queryset:
+            withdrawn = study_reopen(study=study)
+            notify = messages.warning if withdrawn else messages.success
+            notify(request, f"{study.title}: {withdrawn_message(withdrawn)}")
 
 
 @admin.register(Assignment)

@@ -157,6 +157,15 @@ def _assign(
     Assignment.objects.bulk_create(rows)
 
 
+def _refuse_public(image_ids: Iterable[int]) -> None:
+    public = sorted(image_ids)
+    if public:
+        # Approved images are public with their condition: an expert could match them.
+        raise ValidationError(
+            {"generated_images": f"already approved for the kiosk (public): {public}"}
+        )
+
+
 def study_create(
     *,
     title: str,
@@ -181,12 +190,7 @@ def study_create(
         raise ValidationError({"generated_images": "an image is listed twice"})
     if len({r.pk for r in references}) != len(references):
         raise ValidationError({"reference_images": "an image is listed twice"})
-    public = sorted(g.pk for g in generated if g.approved)
-    if public:
-        # Approved images are public with their condition: an expert could match them.
-        raise ValidationError(
-            {"generated_images": f"already approved for the kiosk (public): {public}"}
-        )
+    _refuse_public(g.pk for g in generated if g.approved)
     experts = list(panel.members.filter(groups__name=EXPERT_GROUP).order_by("pk"))
     if not experts:
         raise ValidationError({"panel": "the panel has no experts"})
@@ -208,6 +212,13 @@ def study_create(
         frame = None
 
     with atomic_with_files():
+        # Re-check under row locks: an approval running now either finished (seen here) or
+        # waits and then sees this study's items (generated_image_approve re-checks too).
+        _refuse_public(
+            GeneratedImage.objects.select_for_update()
+            .filter(pk__in=[g.pk for g in generated], approved=True)
+            .values_list("pk", flat=True)
+        )
         study = Study(
             title=title,
             description=description,
@@ -271,11 +282,42 @@ def study_close(*, study: Study) -> Study:
     return study
 
 
-def study_reopen(*, study: Study) -> Study:
-    study.status = Study.Status.OPEN
-    study.closed_at = None
-    _save(study)
-    return study
+def study_reopen(*, study: Study) -> list[GeneratedImage]:
+    """Open the study again and withdraw the kiosk approval of its generated images.
+
+    An approved image is public with its condition; a study that rates it blind again would
+    let its experts match it. Returns the withdrawn images (empty when none was approved) so
+    the caller can tell the curator which ones left the kiosk.
+    """
+    with transaction.atomic():
+        locked = Study.objects.select_for_update().get(pk=study.pk)
+        locked.status = Study.Status.OPEN
+        locked.closed_at = None
+        _save(locked)
+        # Locking the images after the study is open: an approval waiting on the same rows
+        # re-checks open studies under its lock and sees this one (generated_image_approve).
+        withdrawn = list(
+            GeneratedImage.objects.select_for_update()
+            .filter(pk__in=locked.items.filter(generated__isnull=False).values("generated_id"))
+            .filter(approved=True)
+            .order_by("pk")
+        )
+        for image in withdrawn:
+            image.approved, image.approved_by, image.approved_at = False, None, None
+            image.save(update_fields=["approved", "approved_by", "approved_at"])
+    study.status, study.closed_at = locked.status, locked.closed_at
+    return withdrawn
+
+
+def withdrawn_message(images: Sequence[GeneratedImage]) -> str:
+    """What the curator is told after reopening a study (names the images that left the kiosk)."""
+    if not images:
+        return "The study is open again."
+    names = ", ".join(str(image) for image in images)
+    return (
+        f"The study is open again. Kiosk approval withdrawn from {len(images)} of its images "
+        f"(experts rate them blind again): {names}."
+    )
 
 
 # --- ratings ------------------------------------------------------------------------------

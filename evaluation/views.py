@@ -243,8 +243,9 @@ def study_close(request: HttpRequest, pk: int) -> HttpResponse:
     _require_curator(request)
     study = get_object_or_404(Study, pk=pk)
     if "reopen" in request.POST:
-        services.study_reopen(study=study)
-        messages.success(request, "The study is open again.")
+        withdrawn = services.study_reopen(study=study)
+        notify = messages.warning if withdrawn else messages.success
+        notify(request, services.withdrawn_message(withdrawn))
     else:
         services.study_close(study=study)
         messages.success(request, "The study is closed; ratings are final.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from generation.models import (
     BaseModel,
@@ -94,7 +93,9 @@ class GeneratedImageInline(admin.TabularInline):
     model = GeneratedImage
     extra = 0
     fields = ["seed", "condition", "file", "approved"]
-    readonly_fields = ["seed", "condition", "file"]
+    # Approval goes through the service (memorisation check, open blind studies): the actions
+    # of the generated images' admin, the request page or the API.
+    readonly_fields = ["seed", "condition", "file", "approved"]
     can_delete = False
 
 
@@ -112,12 +113,32 @@ class GeneratedImageAdmin(admin.ModelAdmin):
     list_display = ["__str__", "request", "condition", "seed", "approved", "item", "passage"]
     list_filter = ["approved", "condition"]
     raw_id_fields = ["request", "file", "item", "passage", "approved_by"]
+    readonly_fields = ["approved", "approved_by", "approved_at"]
     actions = ["approve", "unapprove"]
 
     @admin.action(description="Approve for the kiosk (AI-generated label shown)")
     def approve(self, request, queryset):
-        queryset.update(approved=True, approved_by=request.user, approved_at=timezone.now())
+        self._decide(request, queryset, approved=True)
 
     @admin.action(description="Withdraw kiosk approval")
     def unapprove(self, request, queryset):
-        queryset.update(approved=False, approved_by=None, approved_at=None)
+        self._decide(request, queryset, approved=False)
+
+    def _decide(self, request, queryset, *, approved: bool) -> None:
+        # Through the service, one image at a time: refusals (near copies, images in open
+        # blind studies) are reported by name and leave those images unchanged.
+        from django.core.exceptions import ValidationError
+
+        from generation.services import generated_image_approve
+
+        done = 0
+        for image in queryset.order_by("pk"):
+            try:
+                generated_image_approve(image=image, approved=approved, user=request.user)
+            except ValidationError as exc:
+                messages.error(request, f"{image}: {' '.join(exc.messages)}")
+            else:
+                done += 1
+        if done:
+            verb = "approved for the kiosk" if approved else "withdrawn from the kiosk"
+            messages.success(request, f"{done} image(s) {verb}.")

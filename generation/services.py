@@ -497,17 +497,28 @@ def generated_image_approve(
     allowed.
     """
     if approved:
+        # The memorisation check may compute SSIMs: outside the transaction (no long locks).
         _check_approvable(image)
-    image.approved = approved
-    image.approved_by = user if approved and getattr(user, "is_authenticated", False) else None
-    image.approved_at = timezone.now() if approved else None
-    image.save(update_fields=["approved", "approved_by", "approved_at"])
+    with transaction.atomic():
+        locked = GeneratedImage.objects.select_for_update().get(pk=image.pk)
+        if approved:
+            # Again under the row lock: a study reopening (or being created) at this moment
+            # locks this row too, so it either sees this approval or is seen here.
+            _check_not_in_open_study(locked)
+        locked.approved = approved
+        locked.approved_by = user if approved and getattr(user, "is_authenticated", False) else None
+        locked.approved_at = timezone.now() if approved else None
+        locked.save(update_fields=["approved", "approved_by", "approved_at"])
+    image.approved, image.approved_by, image.approved_at = (
+        locked.approved,
+        locked.approved_by,
+        locked.approved_at,
+    )
     return image
 
 
-def _check_approvable(image: GeneratedImage) -> None:
-    from evaluation.selectors import images_in_open_studies, near_copy_flags
-    from evaluation.services import memorisation_check_images
+def _check_not_in_open_study(image: GeneratedImage) -> None:
+    from evaluation.selectors import images_in_open_studies
 
     if image.pk in images_in_open_studies([image.pk]):
         raise ValidationError(
@@ -515,6 +526,13 @@ def _check_approvable(image: GeneratedImage) -> None:
             "after the study closes.",
             code="in_open_study",
         )
+
+
+def _check_approvable(image: GeneratedImage) -> None:
+    from evaluation.selectors import near_copy_flags
+    from evaluation.services import memorisation_check_images
+
+    _check_not_in_open_study(image)
     flags = near_copy_flags([image.pk])[image.pk]
     if not flags["checked"]:
         memorisation_check_images(generated_image_ids=[image.pk])

@@ -137,14 +137,22 @@ class StudyCloseView(APIView):
             "StudyCloseRequest", {"reopen": serializers.BooleanField(required=False)}
         ),
         responses=s.CuratorStudySerializer,
+        description="Reopening withdraws the kiosk approval of the study's generated images "
+        "(experts rate them blind again); the answer lists them in `withdrawn_approvals` and "
+        "says so in `detail`.",
     )
     def post(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
+        withdrawn = None
         if request.data.get("reopen"):
-            services.study_reopen(study=study)
+            withdrawn = services.study_reopen(study=study)
         else:
             services.study_close(study=study)
-        return Response(s.CuratorStudySerializer(study, context={"request": request}).data)
+        data = dict(s.CuratorStudySerializer(study, context={"request": request}).data)
+        if withdrawn is not None:
+            data["withdrawn_approvals"] = [image.pk for image in withdrawn]
+            data["detail"] = services.withdrawn_message(withdrawn)
+        return Response(data)
 
 
 class StudyMetricsView(APIView):

@@ -23,6 +23,22 @@ class IsCurator(permissions.BasePermission):
         return selectors.user_is_curator(request.user)
 
 
+EXPERT_GROUP = "expert"  # evaluation's group (named here: generation does not import it)
+
+
+class NotAnExpert(permissions.BasePermission):
+    """Experts rate images blind: nothing in generation (conditions, prompts, runs) is theirs,
+    not even the approved images visitors see. Curators who also rate are curators here."""
+
+    message = "Experts rate images blind: the generation API is not open to experts."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not getattr(user, "is_authenticated", False) or selectors.user_is_curator(user):
+            return True
+        return not user.groups.filter(name=EXPERT_GROUP).exists()
+
+
 def _get(model, pk, field: str):
     """A referenced row, or a 400 naming the field (not a 404 for the whole request)."""
     if pk is None:
@@ -114,7 +130,7 @@ class TrainingRunCancelView(APIView):
 class TrainingPresetsView(APIView):
     """The papers' presets: their settings and where each value comes from."""
 
-    permission_classes = [permissions.AllowAny]
+    permission_classes = [NotAnExpert]
 
     @extend_schema(responses=s.TrainingPresetSerializer(many=True))
     def get(self, request):
@@ -201,10 +217,10 @@ class GenerationRequestViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class GeneratedImageViewSet(viewsets.ReadOnlyModelViewSet):
-    """AI-generated images. Visitors see the approved ones; curators see all."""
+    """AI-generated images. Visitors see the approved ones; curators see all; experts none."""
 
     serializer_class = s.GeneratedImageSerializer
-    permission_classes = [permissions.AllowAny]
+    permission_classes = [NotAnExpert]
     filterset_fields = ["approved", "condition", "item", "passage", "request"]
 
     def get_queryset(self):
