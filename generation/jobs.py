@@ -115,7 +115,10 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
         job_progress(job, fraction, f"resuming at step {latest.step}")
 
     state = {"cancelled": False, "last_write": 0.0, "log": loss_log}
-    stored_validation = {(v.step, v.condition, v.prompt) for v in run.validation_images.all()}
+    # Keyed by prompt index (seed = validation_seed + index): captions repeat, indices don't.
+    stored_validation = {
+        (v.step, v.condition, v.seed - config.validation_seed) for v in run.validation_images.all()
+    }
 
     def write_progress(progress: TrainingProgress, force: bool = False) -> None:
         now = time.monotonic()
@@ -267,7 +270,7 @@ def _store_validation(run, config, progress, stored: set) -> None:
             step = 0 if condition == "base" else int(path.parent.name.split("-")[-1])
             index = int(path.stem)
             prompt = config.validation_prompts[index]
-            if (step, condition, prompt) in stored:
+            if (step, condition, index) in stored:
                 continue
             file = stored_file_save(
                 name=f"generation/runs/{run.pk}/validation/{path.parent.name}/{path.name}",
@@ -285,7 +288,7 @@ def _store_validation(run, config, progress, stored: set) -> None:
                     file=file,
                 )
             )
-            stored.add((step, condition, prompt))
+            stored.add((step, condition, index))
         ValidationImage.objects.bulk_create(rows)
 
 
@@ -321,15 +324,15 @@ def _validation_metrics(run: TrainingRun, config) -> dict[str, Any]:
         return decoded[stored.pk]
 
     last_step = max(v.step for v in images)
-    prompt_index = {p: i for i, p in enumerate(config.validation_prompts)}
     metrics: dict[str, Any] = {}
     for condition, step in (("lora", last_step), ("base", 0)):
         pairs = []
         for image in images:
             if image.condition != condition or image.step != step:
                 continue
-            index = prompt_index.get(image.prompt)
-            if index is None or index >= len(references):
+            # By prompt index, from the seed: equal captions still pair with their own crop.
+            index = image.seed - config.validation_seed
+            if not 0 <= index < len(references):
                 continue
             ref = crop_pixels(references[index].crop)
             generated = Image.open(io.BytesIO(stored_file_read(image.file)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,15 @@ LR_SCHEDULERS = (
     "polynomial",
 )
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
+# What the base U-Net predicts (its scheduler config's prediction_type): the loss target.
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+# A trigger is one made-up word prepended as "<trigger>, caption": a space would make it two
+# words, a comma would give "qxls,, caption", brackets become their own CLIP tokens.
+TRIGGER_PATTERN = re.compile(r"[^\W_][\w-]*")
+# 001_465742bc70709bdb writes its trigger as "[U]" ("[U], prompt"), and datasets default to
+# it: that exact form is allowed as the papers' documented trigger.
+PAPER_TRIGGER = "[U]"
 
 # Module names inside diffusers' attention blocks / the CLIP text encoder that get a LoRA.
 UNET_ATTENTION_MODULES = ("to_k", "to_q", "to_v", "to_out.0")
@@ -153,6 +163,10 @@ class LoraTrainingConfig:
             isinstance(self.trigger_token, str) and len(self.trigger_token) <= 64,
             "trigger_token must be text of at most 64 characters.",
         )
+        if isinstance(self.trigger_token, str) and len(self.trigger_token) <= 64:
+            trigger_error = trigger_token_error(self.trigger_token)
+            if trigger_error:
+                errors.append(trigger_error)
         check(
             is_int(self.rank) and 1 <= self.rank <= 256,
             f"rank must be between 1 and 256 (got {self.rank!r}).",
@@ -368,6 +382,28 @@ PRESETS: dict[str, Preset] = {
 def preset_config(key: str, **overrides: Any) -> LoraTrainingConfig:
     """The preset's config with some settings replaced; KeyError for an unknown preset."""
     return PRESETS[key].config(**overrides)
+
+
+def trigger_token_error(token: str) -> str | None:
+    """Why ``token`` cannot be a trigger (with the fix), or None. Empty means no trigger."""
+    if not token or token == PAPER_TRIGGER or TRIGGER_PATTERN.fullmatch(token):
+        return None
+    fixed = "".join(re.findall(r"[\w-]+", token)).strip("_-")
+    advice = f"use {fixed!r}" if fixed else "use a made-up word such as 'qxls'"
+    return (
+        f"trigger_token {token!r} must be one word of letters, digits or hyphens, without "
+        f"spaces, commas or brackets (or exactly {PAPER_TRIGGER!r}, the papers' form): {advice}."
+    )
+
+
+def prediction_type_error(prediction_type: str) -> str | None:
+    """Why a base model whose scheduler predicts ``prediction_type`` cannot be trained."""
+    if prediction_type in PREDICTION_TYPES:
+        return None
+    return (
+        f"its scheduler's prediction_type is {prediction_type!r}; training supports "
+        f"{' and '.join(PREDICTION_TYPES)} only (the loss target would be wrong)."
+    )
 
 
 def apply_trigger(caption: str, trigger_token: str) -> str:

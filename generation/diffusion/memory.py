@@ -176,7 +176,7 @@ class PeakMemory:
             self.start_bytes = torch.cuda.memory_allocated(self.device)
         else:
             self.start_bytes = _rss()
-            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
             self._thread.start()
         self.peak_bytes = self.start_bytes
         return self

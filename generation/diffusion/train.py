@@ -41,6 +41,7 @@ from generation.diffusion.config import (
     TEXT_ENCODER_MODULES,
     LoraTrainingConfig,
     apply_trigger,
+    prediction_type_error,
 )
 from generation.diffusion.lora_files import LoraFiles, build_metadata, save_lora_files
 from generation.diffusion.memory import PeakMemory
@@ -155,368 +156,396 @@ def train_lora(
     autocast_device = "cuda" if on_cuda else "cpu"
     peak = PeakMemory(device)
     peak.__enter__()
+    try:
+        # 1. Seed. Everything random in the loop draws from `generator`.
+        random.seed(config.seed)
+        np.random.seed(config.seed)
+        torch.manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(config.seed)
 
-    # 1. Seed. Everything random in the loop draws from `generator`.
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+        # Data first (no model needed): pixels in [-1, 1] at the training resolution, captions
+        # with the trigger. Their fingerprint lets an incompatible resume be refused before
+        # the minutes a real base model takes to load.
+        images = [_load_image(image, config.resolution) for image, _ in examples]
+        captions = [apply_trigger(caption, config.trigger_token) for _, caption in examples]
+        fingerprint = _dataset_fingerprint(images, captions)
+        latest = _latest_checkpoint(checkpoint_dir) if resume else None
+        if latest is not None:
+            _check_resumable(latest, config=config, fingerprint=fingerprint)
+        if isinstance(base_model, str | Path):
+            _check_prediction_type(_folder_prediction_type(base_model), base_model)
 
-    # 2. Load the base model.
-    if isinstance(base_model, str | Path):
-        pipe = load_base_pipeline(base_model)
-        base_model_name = Path(base_model).name
-    else:
-        pipe = base_model
-        base_model_name = getattr(pipe, "name_or_path", "") or "pipeline"
-    tokenizer, text_encoder, vae, unet = pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet
-    noise_scheduler = _ddpm_scheduler(pipe.scheduler.config)
+        # 2. Load the base model.
+        if isinstance(base_model, str | Path):
+            pipe = load_base_pipeline(base_model)
+            base_model_name = Path(base_model).name
+        else:
+            pipe = base_model
+            base_model_name = getattr(pipe, "name_or_path", "") or "pipeline"
+        tokenizer, text_encoder, vae, unet = pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet
+        # The base model's own scheduler config says what its U-Net predicts.
+        _check_prediction_type(pipe.scheduler.config.get("prediction_type"), base_model_name)
+        noise_scheduler = _ddpm_scheduler(pipe.scheduler.config)
 
-    # 3. Freeze everything; the adapters are the only trainable parameters.
-    for model in (unet, vae, text_encoder):
-        model.requires_grad_(False)
-        model.to(device, dtype=weight_dtype if use_amp else None)
+        # 3. Freeze everything; the adapters are the only trainable parameters.
+        for model in (unet, vae, text_encoder):
+            model.requires_grad_(False)
+            model.to(device, dtype=weight_dtype if use_amp else None)
 
-    # 4. Add the LoRA adapters (gaussian init, as diffusers' example).
-    unet.add_adapter(
-        LoraConfig(
-            r=config.rank,
-            lora_alpha=config.alpha,
-            lora_dropout=config.dropout,
-            init_lora_weights="gaussian",
-            target_modules=config.unet_target_modules,
-        )
-    )
-    train_te = config.trains_text_encoder
-    if train_te:
-        text_encoder.add_adapter(
+        # 4. Add the LoRA adapters (gaussian init, as diffusers' example).
+        unet.add_adapter(
             LoraConfig(
                 r=config.rank,
                 lora_alpha=config.alpha,
                 lora_dropout=config.dropout,
                 init_lora_weights="gaussian",
-                target_modules=list(TEXT_ENCODER_MODULES),
+                target_modules=config.unet_target_modules,
             )
         )
-    trained = [("unet", unet)] + ([("text_encoder", text_encoder)] if train_te else [])
-    if use_amp:
-        cast_training_params([m for _, m in trained], dtype=torch.float32)
-    if config.gradient_checkpointing:
-        unet.enable_gradient_checkpointing()
+        train_te = config.trains_text_encoder
         if train_te:
-            text_encoder.gradient_checkpointing_enable()
-    named_params = {
-        f"{name}.{pname}": param
-        for name, model in trained
-        for pname, param in model.named_parameters()
-        if param.requires_grad
-    }
-    unet_params = [p for n, p in named_params.items() if n.startswith("unet.")]
-    te_params = [p for n, p in named_params.items() if n.startswith("text_encoder.")]
+            text_encoder.add_adapter(
+                LoraConfig(
+                    r=config.rank,
+                    lora_alpha=config.alpha,
+                    lora_dropout=config.dropout,
+                    init_lora_weights="gaussian",
+                    target_modules=list(TEXT_ENCODER_MODULES),
+                )
+            )
+        trained = [("unet", unet)] + ([("text_encoder", text_encoder)] if train_te else [])
+        if use_amp:
+            cast_training_params([m for _, m in trained], dtype=torch.float32)
+        if config.gradient_checkpointing:
+            unet.enable_gradient_checkpointing()
+            if train_te:
+                text_encoder.gradient_checkpointing_enable()
+        named_params = {
+            f"{name}.{pname}": param
+            for name, model in trained
+            for pname, param in model.named_parameters()
+            if param.requires_grad
+        }
+        unet_params = [p for n, p in named_params.items() if n.startswith("unet.")]
+        te_params = [p for n, p in named_params.items() if n.startswith("text_encoder.")]
 
-    # 5. Optimizer and learning-rate schedule.
-    groups = [{"params": unet_params, "lr": config.unet_lr}]
-    if te_params:
-        groups.append({"params": te_params, "lr": config.text_encoder_lr})
-    optimizer_kwargs = {
-        "betas": (config.adam_beta1, config.adam_beta2),
-        "weight_decay": config.adam_weight_decay,
-        "eps": config.adam_epsilon,
-    }
-    if config.optimizer == "adamw8bit":
-        import bitsandbytes as bnb
+        # 5. Optimizer and learning-rate schedule.
+        groups = [{"params": unet_params, "lr": config.unet_lr}]
+        if te_params:
+            groups.append({"params": te_params, "lr": config.text_encoder_lr})
+        optimizer_kwargs = {
+            "betas": (config.adam_beta1, config.adam_beta2),
+            "weight_decay": config.adam_weight_decay,
+            "eps": config.adam_epsilon,
+        }
+        if config.optimizer == "adamw8bit":
+            import bitsandbytes as bnb
 
-        optimizer = bnb.optim.AdamW8bit(groups, **optimizer_kwargs)
-    else:
-        optimizer = torch.optim.AdamW(groups, **optimizer_kwargs)
+            optimizer = bnb.optim.AdamW8bit(groups, **optimizer_kwargs)
+        else:
+            optimizer = torch.optim.AdamW(groups, **optimizer_kwargs)
 
-    # 6. Data: pixels in [-1, 1] at the training resolution, captions with the trigger.
-    images = [_load_image(image, config.resolution) for image, _ in examples]
-    captions = [apply_trigger(caption, config.trigger_token) for _, caption in examples]
-    fingerprint = _dataset_fingerprint(images, captions)
-    n = len(images)
-    steps_per_epoch = math.ceil(n / config.train_batch_size)
-    if config.max_steps is not None:  # max_steps wins over epochs
-        total_steps = config.max_steps
-        total_epochs = math.ceil(total_steps / steps_per_epoch)
-    else:
-        total_steps = config.epochs * steps_per_epoch
-        total_epochs = config.epochs
-    lr_scheduler = get_scheduler(
-        config.lr_scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=config.lr_warmup_steps,
-        num_training_steps=total_steps,
-    )
-    pixel_tensors = torch.stack(images)  # (n, 3, H, W) on CPU
+        # 6. Data (loaded above): batches, schedule, caches.
+        n = len(images)
+        steps_per_epoch = math.ceil(n / config.train_batch_size)
+        if config.max_steps is not None:  # max_steps wins over epochs
+            total_steps = config.max_steps
+            total_epochs = math.ceil(total_steps / steps_per_epoch)
+        else:
+            total_steps = config.epochs * steps_per_epoch
+            total_epochs = config.epochs
+        lr_scheduler = get_scheduler(
+            config.lr_scheduler,
+            optimizer=optimizer,
+            num_warmup_steps=config.lr_warmup_steps,
+            num_training_steps=total_steps,
+        )
+        pixel_tensors = torch.stack(images)  # (n, 3, H, W) on CPU
 
-    def tokenize(texts: list[str]) -> Any:
-        return tokenizer(
-            texts,
-            padding="max_length",
-            max_length=tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids.to(device)
+        def tokenize(texts: list[str]) -> Any:
+            return tokenizer(
+                texts,
+                padding="max_length",
+                max_length=tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids.to(device)
 
-    @torch.no_grad()
-    def encode_posterior(pixels: Any) -> tuple[Any, Any]:
-        dist = vae.encode(pixels.to(device, dtype=weight_dtype)).latent_dist
-        return dist.mean.float(), dist.std.float()
+        @torch.no_grad()
+        def encode_posterior(pixels: Any) -> tuple[Any, Any]:
+            dist = vae.encode(pixels.to(device, dtype=weight_dtype)).latent_dist
+            return dist.mean.float(), dist.std.float()
 
-    latent_cache: dict[tuple[int, bool], tuple[Any, Any]] = {}
-    if config.cache_latents:  # VAE once per image (and per mirror image)
-        for flip in (False, True) if config.random_flip else (False,):
-            for index in range(n):
-                pixels = pixel_tensors[index : index + 1]
-                mean, std = encode_posterior(pixels.flip(-1) if flip else pixels)
-                latent_cache[(index, flip)] = (mean[0], std[0])
-    embedding_cache: dict[str, Any] = {}
-    if config.cache_text_embeddings and not train_te:
-        with torch.no_grad():
-            for caption in sorted(set(captions) | {""}):
-                embedding_cache[caption] = text_encoder(tokenize([caption]), return_dict=False)[0][
-                    0
+        latent_cache: dict[tuple[int, bool], tuple[Any, Any]] = {}
+        if config.cache_latents:  # VAE once per image (and per mirror image)
+            for flip in (False, True) if config.random_flip else (False,):
+                for index in range(n):
+                    pixels = pixel_tensors[index : index + 1]
+                    mean, std = encode_posterior(pixels.flip(-1) if flip else pixels)
+                    latent_cache[(index, flip)] = (mean[0], std[0])
+        embedding_cache: dict[str, Any] = {}
+        if config.cache_text_embeddings and not train_te:
+            with torch.no_grad():
+                for caption in sorted(set(captions) | {""}):
+                    embedding_cache[caption] = text_encoder(tokenize([caption]), return_dict=False)[
+                        0
+                    ][0]
+
+        # Resume: the newest checkpoint (if any) restores weights, optimizer, RNG, step, epoch.
+        global_step, first_epoch, loss_log = 0, 0, []
+        resumed_from = None
+        checkpoints: list[str] = []
+        if resume:
+            if latest is not None:
+                state = _load_checkpoint(
+                    latest,
+                    config=config,
+                    fingerprint=fingerprint,
+                    named_params=named_params,
+                    optimizer=optimizer,
+                    generator=generator,
+                    device=device,
+                )
+                global_step, first_epoch, loss_log = (
+                    state["step"],
+                    state["epoch"],
+                    state["loss_log"],
+                )
+                with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()"
+                    warnings.simplefilter("ignore")
+                    for _ in range(global_step):  # the schedule is a pure function of the step
+                        lr_scheduler.step()
+                resumed_from = global_step
+                checkpoints = [
+                    str(p) for p in sorted(checkpoint_dir.glob("checkpoint-*.safetensors"))
                 ]
+        elif checkpoint_dir.exists():
+            for old in checkpoint_dir.glob("checkpoint-*.safetensors"):
+                old.unlink()
 
-    # Resume: the newest checkpoint (if any) restores weights, optimizer, RNG, step, epoch.
-    global_step, first_epoch, loss_log = 0, 0, []
-    resumed_from = None
-    checkpoints: list[str] = []
-    if resume:
-        latest = _latest_checkpoint(checkpoint_dir)
-        if latest is not None:
-            state = _load_checkpoint(
-                latest,
+        scaler = torch.amp.GradScaler("cuda") if use_amp and weight_dtype == torch.float16 else None
+        validation_images: dict[str, list[str]] = {}
+
+        def report(event: str, epoch: int, **kwargs: Any) -> None:
+            if callback is not None:
+                callback(
+                    TrainingProgress(
+                        event=event,
+                        step=global_step,
+                        total_steps=total_steps,
+                        epoch=epoch,
+                        total_epochs=total_epochs,
+                        **kwargs,
+                    )
+                )
+
+        def run_validation(epoch: int) -> None:
+            if not config.validation_prompts:
+                return
+            base_dir = out / "validation" / "base"
+            if "base" not in validation_images:
+                validation_images["base"] = _validation_images(
+                    pipe, config, noise_scheduler, base_dir, device, weight_dtype, lora=False
+                )
+            step_dir = out / "validation" / f"step-{global_step:06d}"
+            paths = _validation_images(
+                pipe, config, noise_scheduler, step_dir, device, weight_dtype, lora=True
+            )
+            validation_images[step_dir.name] = paths
+            report("validation", epoch, paths=tuple(validation_images["base"] + paths))
+
+        def save_checkpoint(epochs_completed: int) -> None:
+            path = _save_checkpoint(
+                checkpoint_dir,
                 config=config,
                 fingerprint=fingerprint,
                 named_params=named_params,
                 optimizer=optimizer,
                 generator=generator,
+                step=global_step,
+                epoch=epochs_completed,
+                loss_log=loss_log,
                 device=device,
             )
-            global_step, first_epoch, loss_log = state["step"], state["epoch"], state["loss_log"]
-            with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()"
-                warnings.simplefilter("ignore")
-                for _ in range(global_step):  # the schedule is a pure function of the step
-                    lr_scheduler.step()
-            resumed_from = global_step
-            checkpoints = [str(p) for p in sorted(checkpoint_dir.glob("checkpoint-*.safetensors"))]
-    elif checkpoint_dir.exists():
-        for old in checkpoint_dir.glob("checkpoint-*.safetensors"):
-            old.unlink()
+            if str(path) not in checkpoints:
+                checkpoints.append(str(path))
+            report("checkpoint", epochs_completed, paths=(str(path),))
+            run_validation(epochs_completed)
 
-    scaler = torch.amp.GradScaler("cuda") if use_amp and weight_dtype == torch.float16 else None
-    validation_images: dict[str, list[str]] = {}
-
-    def report(event: str, epoch: int, **kwargs: Any) -> None:
-        if callback is not None:
-            callback(
-                TrainingProgress(
-                    event=event,
-                    step=global_step,
-                    total_steps=total_steps,
-                    epoch=epoch,
-                    total_epochs=total_epochs,
-                    **kwargs,
-                )
-            )
-
-    def run_validation(epoch: int) -> None:
-        if not config.validation_prompts:
-            return
-        base_dir = out / "validation" / "base"
-        if "base" not in validation_images:
-            validation_images["base"] = _validation_images(
-                pipe, config, noise_scheduler, base_dir, device, weight_dtype, lora=False
-            )
-        step_dir = out / "validation" / f"step-{global_step:06d}"
-        paths = _validation_images(
-            pipe, config, noise_scheduler, step_dir, device, weight_dtype, lora=True
-        )
-        validation_images[step_dir.name] = paths
-        report("validation", epoch, paths=tuple(validation_images["base"] + paths))
-
-    def save_checkpoint(epochs_completed: int) -> None:
-        path = _save_checkpoint(
-            checkpoint_dir,
-            config=config,
-            fingerprint=fingerprint,
-            named_params=named_params,
-            optimizer=optimizer,
-            generator=generator,
-            step=global_step,
-            epoch=epochs_completed,
-            loss_log=loss_log,
-            device=device,
-        )
-        if str(path) not in checkpoints:
-            checkpoints.append(str(path))
-        report("checkpoint", epochs_completed, paths=(str(path),))
-        run_validation(epochs_completed)
-
-    # 7. The training loop.
-    unet.train()
-    text_encoder.train(train_te)
-    trainable = list(named_params.values())
-    steps_this_call = 0
-    epochs_completed = first_epoch
-    loop_start = time.perf_counter()
-    cancelled = False
-    for epoch in range(first_epoch, total_epochs):
-        if global_step >= total_steps:
-            break
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch))
-        for start in range(0, n, config.train_batch_size):
+        # 7. The training loop.
+        unet.train()
+        text_encoder.train(train_te)
+        trainable = list(named_params.values())
+        steps_this_call = 0
+        epochs_completed = first_epoch
+        loop_start = time.perf_counter()
+        cancelled = False
+        for epoch in range(first_epoch, total_epochs):
             if global_step >= total_steps:
                 break
-            if should_stop is not None and should_stop():
-                cancelled = True
-                break
-            indices = order[start : start + config.train_batch_size].tolist()
-            bsz = len(indices)
-            flips = (
-                (torch.rand(bsz, generator=generator) < 0.5).tolist()
-                if config.random_flip
-                else [False] * bsz
-            )
-            drops = (torch.rand(bsz, generator=generator) < config.caption_dropout).tolist()
-            batch_captions = ["" if d else captions[i] for i, d in zip(indices, drops, strict=True)]
-
-            # Latents: cached or freshly encoded posterior, sampled with our generator.
-            if config.cache_latents:
-                cached = [latent_cache[key] for key in zip(indices, flips, strict=True)]
-                mean = torch.stack([m for m, _ in cached])
-                std = torch.stack([s for _, s in cached])
-            else:
-                pixels = torch.stack(
-                    [
-                        pixel_tensors[i].flip(-1) if f else pixel_tensors[i]
-                        for i, f in zip(indices, flips, strict=True)
-                    ]
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch))
+            for start in range(0, n, config.train_batch_size):
+                if global_step >= total_steps:
+                    break
+                if should_stop is not None and should_stop():
+                    cancelled = True
+                    break
+                indices = order[start : start + config.train_batch_size].tolist()
+                bsz = len(indices)
+                flips = (
+                    (torch.rand(bsz, generator=generator) < 0.5).tolist()
+                    if config.random_flip
+                    else [False] * bsz
                 )
-                mean, std = encode_posterior(pixels)
-            sample = torch.randn(mean.shape, generator=generator).to(device)
-            latents = (mean + std * sample if config.sample_latents else mean) * (
-                vae.config.scaling_factor
-            )
-            noise = torch.randn(latents.shape, generator=generator).to(device)
-            if config.noise_offset:
-                offset = torch.randn((bsz, latents.shape[1], 1, 1), generator=generator)
-                noise = noise + config.noise_offset * offset.to(device)
-            timesteps = torch.randint(
-                0, noise_scheduler.config.num_train_timesteps, (bsz,), generator=generator
-            ).to(device)
-            noisy_latents = noise_scheduler.add_noise(latents, noise, timesteps)
+                drops = (torch.rand(bsz, generator=generator) < config.caption_dropout).tolist()
+                batch_captions = [
+                    "" if d else captions[i] for i, d in zip(indices, drops, strict=True)
+                ]
 
-            if embedding_cache:
-                encoder_hidden_states = torch.stack([embedding_cache[c] for c in batch_captions])
-            else:
-                with torch.autocast(autocast_device, dtype=weight_dtype, enabled=use_amp):
-                    encoder_hidden_states = text_encoder(
-                        tokenize(batch_captions), return_dict=False
-                    )[0]
-            if noise_scheduler.config.prediction_type == "v_prediction":
-                target = noise_scheduler.get_velocity(latents, noise, timesteps)
-            else:
-                target = noise
-
-            with torch.autocast(autocast_device, dtype=weight_dtype, enabled=use_amp):
-                model_pred = unet(
-                    noisy_latents.to(weight_dtype),
-                    timesteps,
-                    encoder_hidden_states.to(weight_dtype),
-                    return_dict=False,
-                )[0]
-            if config.snr_gamma is None:
-                loss = F.mse_loss(model_pred.float(), target.float(), reduction="mean")
-            else:  # min-SNR weighting, as diffusers' example
-                snr = compute_snr(noise_scheduler, timesteps)
-                weights = torch.clamp(snr, max=config.snr_gamma)
-                if noise_scheduler.config.prediction_type == "v_prediction":
-                    weights = weights / (snr + 1)
+                # Latents: cached or freshly encoded posterior, sampled with our generator.
+                if config.cache_latents:
+                    cached = [latent_cache[key] for key in zip(indices, flips, strict=True)]
+                    mean = torch.stack([m for m, _ in cached])
+                    std = torch.stack([s for _, s in cached])
                 else:
-                    weights = weights / snr
-                loss = F.mse_loss(model_pred.float(), target.float(), reduction="none")
-                loss = (loss.mean(dim=list(range(1, loss.ndim))) * weights).mean()
+                    pixels = torch.stack(
+                        [
+                            pixel_tensors[i].flip(-1) if f else pixel_tensors[i]
+                            for i, f in zip(indices, flips, strict=True)
+                        ]
+                    )
+                    mean, std = encode_posterior(pixels)
+                sample = torch.randn(mean.shape, generator=generator).to(device)
+                latents = (mean + std * sample if config.sample_latents else mean) * (
+                    vae.config.scaling_factor
+                )
+                noise = torch.randn(latents.shape, generator=generator).to(device)
+                if config.noise_offset:
+                    offset = torch.randn((bsz, latents.shape[1], 1, 1), generator=generator)
+                    noise = noise + config.noise_offset * offset.to(device)
+                timesteps = torch.randint(
+                    0, noise_scheduler.config.num_train_timesteps, (bsz,), generator=generator
+                ).to(device)
+                noisy_latents = noise_scheduler.add_noise(latents, noise, timesteps)
 
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-                optimizer.step()
-            lr = optimizer.param_groups[0]["lr"]
-            lr_scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+                if embedding_cache:
+                    encoder_hidden_states = torch.stack(
+                        [embedding_cache[c] for c in batch_captions]
+                    )
+                else:
+                    with torch.autocast(autocast_device, dtype=weight_dtype, enabled=use_amp):
+                        encoder_hidden_states = text_encoder(
+                            tokenize(batch_captions), return_dict=False
+                        )[0]
+                if noise_scheduler.config.prediction_type == "v_prediction":
+                    target = noise_scheduler.get_velocity(latents, noise, timesteps)
+                else:
+                    target = noise
 
-            global_step += 1
-            steps_this_call += 1
-            loss_value = float(loss.detach())
-            loss_log.append({"step": global_step, "epoch": epoch + 1, "loss": loss_value, "lr": lr})
-            elapsed = time.perf_counter() - loop_start
-            eta = elapsed / steps_this_call * (total_steps - global_step)
-            peak.sample()
-            report("step", epoch + 1, loss=loss_value, lr=lr, eta_seconds=eta)
+                with torch.autocast(autocast_device, dtype=weight_dtype, enabled=use_amp):
+                    model_pred = unet(
+                        noisy_latents.to(weight_dtype),
+                        timesteps,
+                        encoder_hidden_states.to(weight_dtype),
+                        return_dict=False,
+                    )[0]
+                if config.snr_gamma is None:
+                    loss = F.mse_loss(model_pred.float(), target.float(), reduction="mean")
+                else:  # min-SNR weighting, as diffusers' example
+                    snr = compute_snr(noise_scheduler, timesteps)
+                    weights = torch.clamp(snr, max=config.snr_gamma)
+                    if noise_scheduler.config.prediction_type == "v_prediction":
+                        weights = weights / (snr + 1)
+                    else:
+                        weights = weights / snr
+                    loss = F.mse_loss(model_pred.float(), target.float(), reduction="none")
+                    loss = (loss.mean(dim=list(range(1, loss.ndim))) * weights).mean()
+
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+                    optimizer.step()
+                lr = optimizer.param_groups[0]["lr"]
+                lr_scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+
+                global_step += 1
+                steps_this_call += 1
+                loss_value = float(loss.detach())
+                loss_log.append(
+                    {"step": global_step, "epoch": epoch + 1, "loss": loss_value, "lr": lr}
+                )
+                elapsed = time.perf_counter() - loop_start
+                eta = elapsed / steps_this_call * (total_steps - global_step)
+                peak.sample()
+                report("step", epoch + 1, loss=loss_value, lr=lr, eta_seconds=eta)
+            if cancelled:
+                break
+            epochs_completed = epoch + 1
+            # 8. Checkpoint at the end of every N-th epoch, and at the very end.
+            finished = global_step >= total_steps
+            if (epoch + 1) % config.checkpoint_every_epochs == 0 or finished:
+                save_checkpoint(epoch + 1)
+        loop_seconds = time.perf_counter() - loop_start
+
+        files = None
         if cancelled:
-            break
-        epochs_completed = epoch + 1
-        # 8. Checkpoint at the end of every N-th epoch, and at the very end.
-        finished = global_step >= total_steps
-        if (epoch + 1) % config.checkpoint_every_epochs == 0 or finished:
-            save_checkpoint(epoch + 1)
-    loop_seconds = time.perf_counter() - loop_start
-
-    files = None
-    if cancelled:
-        report("cancelled", epochs_completed)
-    else:
-        if resumed_from is not None and resumed_from >= total_steps and config.validation_prompts:
-            run_validation(epochs_completed)  # finished before a crash: redo the last images
-        # 9. Save the LoRA in both formats with provenance metadata.
-        metadata = build_metadata(
-            config,
-            title=title,
-            steps=global_step,
-            epochs=epochs_completed,
-            num_images=n,
-            base_model_name=base_model_name,
-            license=license,
-            provenance={"dataset_fingerprint": fingerprint, **(provenance or {})},
-            started_at=started_at,
+            report("cancelled", epochs_completed)
+        else:
+            if (
+                resumed_from is not None
+                and resumed_from >= total_steps
+                and config.validation_prompts
+            ):
+                run_validation(epochs_completed)  # finished before a crash: redo the last images
+            # 9. Save the LoRA in both formats with provenance metadata.
+            metadata = build_metadata(
+                config,
+                title=title,
+                steps=global_step,
+                epochs=epochs_completed,
+                num_images=n,
+                base_model_name=base_model_name,
+                license=license,
+                provenance={"dataset_fingerprint": fingerprint, **(provenance or {})},
+                started_at=started_at,
+            )
+            files = save_lora_files(
+                out / "lora",
+                unet=unet,
+                text_encoder=text_encoder if train_te else None,
+                alpha=config.alpha,
+                metadata=metadata,
+            )
+            report("done", epochs_completed, paths=(files.diffusers_path, files.kohya_path))
+        peak.__exit__(None, None, None)
+        return TrainingResult(
+            status="cancelled" if cancelled else "completed",
+            output_dir=str(out),
+            global_step=global_step,
+            total_steps=total_steps,
+            epochs_completed=epochs_completed,
+            total_epochs=total_epochs,
+            resumed_from_step=resumed_from,
+            loss_log=loss_log,
+            files=files,
+            checkpoints=checkpoints,
+            validation_images=validation_images,
+            peak_memory_bytes=peak.peak_bytes,
+            peak_memory_kind=peak.kind,
+            device=device,
+            precision=str(weight_dtype).replace("torch.", ""),
+            seconds=time.perf_counter() - t_start,
+            seconds_per_step=loop_seconds / steps_this_call if steps_this_call else None,
         )
-        files = save_lora_files(
-            out / "lora",
-            unet=unet,
-            text_encoder=text_encoder if train_te else None,
-            alpha=config.alpha,
-            metadata=metadata,
-        )
-        report("done", epochs_completed, paths=(files.diffusers_path, files.kohya_path))
-    peak.__exit__(None, None, None)
-    return TrainingResult(
-        status="cancelled" if cancelled else "completed",
-        output_dir=str(out),
-        global_step=global_step,
-        total_steps=total_steps,
-        epochs_completed=epochs_completed,
-        total_epochs=total_epochs,
-        resumed_from_step=resumed_from,
-        loss_log=loss_log,
-        files=files,
-        checkpoints=checkpoints,
-        validation_images=validation_images,
-        peak_memory_bytes=peak.peak_bytes,
-        peak_memory_kind=peak.kind,
-        device=device,
-        precision=str(weight_dtype).replace("torch.", ""),
-        seconds=time.perf_counter() - t_start,
-        seconds_per_step=loop_seconds / steps_this_call if steps_this_call else None,
-    )
+    finally:  # the RSS sampler thread must not outlive a run that raised
+        peak.__exit__(None, None, None)
 
 
 def evaluation_loss(
@@ -671,6 +700,74 @@ def _validation_images(
     return paths
 
 
+def _folder_prediction_type(path: str | Path) -> str | None:
+    """``prediction_type`` from a diffusers folder's scheduler config, read without loading
+    anything (None for a single file or a folder without one: checked after loading)."""
+    config = Path(path) / "scheduler" / "scheduler_config.json"
+    if not config.is_file():
+        return None
+    return json.loads(config.read_text(encoding="utf-8")).get("prediction_type", "epsilon")
+
+
+def _check_prediction_type(prediction_type: str | None, model_name: Any) -> None:
+    error = prediction_type_error(prediction_type or "epsilon")
+    if error:
+        raise ValueError(f"{Path(str(model_name)).name}: {error}")
+
+
+def _check_resumable(path: Path, *, config: LoraTrainingConfig, fingerprint: str) -> None:
+    """Refuse a resume from ``path`` on its header alone (settings, data): before any model
+    is loaded, and without reading its tensors."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path.name} is not a training checkpoint of this version.")
+    saved = json.loads(meta["config"])
+    now = config.to_dict()
+    changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k])
+    if changed:
+        raise ValueError(
+            f"Cannot resume from {path.name}: these settings changed since it was written: "
+            f"{', '.join(changed)}. Start a new run instead."
+        )
+    if meta["dataset_fingerprint"] != fingerprint:
+        raise ValueError(
+            f"Cannot resume from {path.name}: the training images or captions have changed."
+        )
+
+
+def _store_once(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Tensors safetensors can save, plus ``{alias: stored key}``.
+
+    safetensors refuses tensors that share memory ("Some tensors share memory"), and
+    bitsandbytes' 8-bit state shares one ``qmap1``/``qmap2`` tensor across every parameter
+    with 8-bit state (factors of 4096 elements or more: any SD 1.5 width). The same tensor
+    is stored once under its first key; other views of a shared buffer are copied.
+    """
+    stored: dict[str, Any] = {}
+    aliases: dict[str, str] = {}
+    first_key: dict[tuple, str] = {}
+    buffers: set[int] = set()
+    for key, tensor in tensors.items():
+        if tensor.numel() == 0:
+            stored[key] = tensor
+            continue
+        buffer = tensor.untyped_storage().data_ptr()
+        view = (buffer, tensor.storage_offset(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
+        if view in first_key:
+            aliases[key] = first_key[view]
+            continue
+        if buffer in buffers:  # another view of a buffer already stored: its own copy
+            tensor = tensor.clone()
+        else:
+            buffers.add(buffer)
+        first_key[view] = key
+        stored[key] = tensor
+    return stored, aliases
+
+
 def _latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     found = sorted(checkpoint_dir.glob("checkpoint-*.safetensors"))
     return found[-1] if found else None
@@ -732,6 +829,8 @@ def _save_checkpoint(
         "python_random": json.dumps([py_state[0], list(py_state[1]), py_state[2]]),
         "loss_log": json.dumps(loss_log),
     }
+    tensors, aliases = _store_once(tensors)
+    metadata["tensor_aliases"] = json.dumps(aliases, sort_keys=True)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     path = checkpoint_dir / f"checkpoint-{step:06d}.safetensors"
     tmp = path.with_suffix(".tmp")
@@ -754,23 +853,13 @@ def _load_checkpoint(
     import torch
     from safetensors import safe_open
 
+    _check_resumable(path, config=config, fingerprint=fingerprint)
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata() or {}
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path.name} is not a training checkpoint of this version.")
-    saved = json.loads(meta["config"])
-    now = config.to_dict()
-    changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k])
-    if changed:
-        raise ValueError(
-            f"Cannot resume from {path.name}: these settings changed since it was written: "
-            f"{', '.join(changed)}. Start a new run instead."
-        )
-    if meta["dataset_fingerprint"] != fingerprint:
-        raise ValueError(
-            f"Cannot resume from {path.name}: the training images or captions have changed."
-        )
+    # Shared tensors (bitsandbytes' quantisation maps) were stored once: share them again.
+    for alias, key in json.loads(meta.get("tensor_aliases", "{}")).items():
+        tensors[alias] = tensors[key]
     with torch.no_grad():
         for name, param in named_params.items():
             param.copy_(tensors[f"param.{name}"].to(param.device, param.dtype))

@@ -219,3 +219,129 @@ def test_invalid_settings_are_refused_before_loading(tmp_path):
         train_lora(
             tiny_config(rank=0), tiny_examples(1), base_model="/nowhere", output_dir=tmp_path
         )
+
+
+# --- SD 1.5 widths, triggers, prediction types, refusals before loading, cleanup ---
+
+
+def test_8bit_optimizer_state_at_sd15_widths_is_checkpointed_and_resumes_bit_exact(tmp_path):
+    """Rank 4 on a 1280-wide projection is 5,120 elements: bitsandbytes keeps 8-bit state and
+    shares qmap1/qmap2 across parameters, which safetensors refused to save."""
+    import bitsandbytes as bnb
+    import torch
+
+    from generation.diffusion.train import _load_checkpoint, _save_checkpoint
+
+    config = tiny_config(optimizer="adamw8bit")
+
+    def fresh():
+        torch.manual_seed(0)
+        params = {f"unet.p{i}": torch.nn.Parameter(torch.randn(4, 1280)) for i in range(3)}
+        params["unet.small"] = torch.nn.Parameter(torch.randn(4, 16))  # 32-bit state
+        return params, bnb.optim.AdamW8bit(list(params.values()), lr=1e-2)
+
+    def step(params, optimizer, index):
+        grads = torch.Generator().manual_seed(100 + index)
+        for p in params.values():
+            p.grad = torch.randn(p.shape, generator=grads)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    whole, whole_opt = fresh()
+    for index in range(6):
+        step(whole, whole_opt, index)
+
+    first, first_opt = fresh()
+    for index in range(3):
+        step(first, first_opt, index)
+    assert first_opt.state[first["unet.p0"]]["state1"].dtype == torch.uint8  # really 8-bit
+    common = {"config": config, "fingerprint": "f", "generator": torch.Generator(), "device": "cpu"}
+    path = _save_checkpoint(
+        tmp_path, named_params=first, optimizer=first_opt, step=3, epoch=1, loss_log=[], **common
+    )
+    stored = tensors(path)
+    assert sum(k.endswith(".qmap1") for k in stored) == 1  # the shared map is stored once
+
+    resumed, resumed_opt = fresh()
+    _load_checkpoint(path, named_params=resumed, optimizer=resumed_opt, **common)
+    for index in range(3, 6):
+        step(resumed, resumed_opt, index)
+    for name in whole:
+        assert torch.equal(whole[name], resumed[name]), name
+
+
+@pytest.mark.parametrize(
+    ("trigger", "fix"),
+    [("qx ls style", "use 'qxlsstyle'"), ("qxls,", "use 'qxls'"), ("<qxls>", "use 'qxls'")],
+)
+def test_malformed_triggers_are_refused_with_the_fix(tmp_path, trigger, fix):
+    with pytest.raises(ValueError, match="without spaces, commas or brackets") as refused:
+        train_lora(
+            tiny_config(trigger_token=trigger),
+            tiny_examples(1),
+            base_model="/nowhere",
+            output_dir=tmp_path,
+        )
+    assert fix in str(refused.value)
+
+
+def test_the_papers_trigger_form_and_plain_words_are_accepted():
+    for trigger in ("[U]", "qxls", "shuntian-style", "国画", ""):
+        assert tiny_config(trigger_token=trigger).validate() == [], trigger
+
+
+def _base_predicting(base, folder, prediction_type):
+    import json
+    import shutil
+
+    shutil.copytree(base, folder)
+    config_path = folder / "scheduler" / "scheduler_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "prediction_type": prediction_type}))
+    return folder
+
+
+def test_an_unsupported_prediction_type_is_refused_before_training(base, tmp_path):
+    sample = _base_predicting(base, tmp_path / "sample-model", "sample")
+    events = []
+    with pytest.raises(ValueError, match="prediction_type is 'sample'; training supports"):
+        train_lora(
+            tiny_config(),
+            tiny_examples(2),
+            base_model=sample,
+            output_dir=tmp_path / "run",
+            callback=events.append,
+        )
+    assert events == [] and not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_v_prediction_trains_on_the_velocity(base, tmp_path):
+    """The same weights and data give another loss when the base model predicts v."""
+    v_model = _base_predicting(base, tmp_path / "v-model", "v_prediction")
+    config = tiny_config(max_steps=2)
+    eps = train_lora(config, tiny_examples(2), base_model=base, output_dir=tmp_path / "eps")
+    v = train_lora(config, tiny_examples(2), base_model=v_model, output_dir=tmp_path / "v")
+    assert v.status == eps.status == "completed"
+    assert v.loss_log[0]["loss"] != eps.loss_log[0]["loss"]
+
+
+def test_resume_is_refused_before_the_model_is_loaded(base, tmp_path):
+    """The checkpoint's header is read first: a base model that cannot even load is never
+    reached when the settings have changed."""
+    train_lora(tiny_config(epochs=1), tiny_examples(2), base_model=base, output_dir=tmp_path)
+    with pytest.raises(ValueError, match="settings changed since it was written: rank"):
+        train_lora(
+            tiny_config(epochs=1, rank=8),
+            tiny_examples(2),
+            base_model=tmp_path / "no-such-model",
+            output_dir=tmp_path,
+        )
+
+
+def test_the_rss_sampler_thread_stops_when_a_run_raises(tmp_path):
+    import threading
+
+    before = set(threading.enumerate())
+    with pytest.raises(ValueError, match="no such file or folder"):
+        train_lora(tiny_config(), tiny_examples(1), base_model="/nowhere", output_dir=tmp_path)
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
