@@ -12,3 +12,7 @@ class ArchivesConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         autodiscover_modules("jobs")
+
+        from archives.downloads import archives_file_access, register_file_access
+
+        register_file_access(archives_file_access)

@@ -35,9 +35,10 @@ class StoredFile(models.Model):
 
     @property
     def url(self) -> str:
-        from django.core.files.storage import default_storage
+        """The permission-checked download view (archives/downloads.py), never the storage URL."""
+        from django.urls import reverse
 
-        return default_storage.url(self.name)
+        return reverse("stored-file", kwargs={"token": self.token})
 
 
 class Job(models.Model):

@@ -201,6 +201,26 @@ STORAGES = {
     },
 }
 
+# Downloads (archives/downloads.py): no file is served by its storage path; a view checks who
+# may have it, then streams it (django), hands it to the front server (x-accel-redirect for
+# nginx, x-sendfile for Apache; filesystem storage only) or redirects to a signed S3 URL
+# (s3-signed, the default with ATELIER_STORAGE=s3) valid ATELIER_FILE_URL_EXPIRE seconds.
+ATELIER_FILE_SENDER = os.environ.get(
+    "ATELIER_FILE_SENDER", "s3-signed" if ATELIER_STORAGE == "s3" else "django"
+)
+_file_senders = {"django", "x-accel-redirect", "x-sendfile", "s3-signed"}
+if ATELIER_FILE_SENDER not in _file_senders:
+    raise ImproperlyConfigured(f"ATELIER_FILE_SENDER must be one of {sorted(_file_senders)}")
+if (ATELIER_FILE_SENDER == "s3-signed") != (ATELIER_STORAGE == "s3"):
+    raise ImproperlyConfigured("ATELIER_FILE_SENDER=s3-signed goes with ATELIER_STORAGE=s3 only")
+if ATELIER_FILE_SENDER == "s3-signed" and not env_bool("AWS_QUERYSTRING_AUTH", True):
+    raise ImproperlyConfigured("ATELIER_FILE_SENDER=s3-signed needs AWS_QUERYSTRING_AUTH=true")
+# nginx: the `internal` location that maps onto MEDIA_ROOT (docs/deploy.md).
+ATELIER_FILE_INTERNAL_PREFIX = os.environ.get("ATELIER_FILE_INTERNAL_PREFIX", "/protected-media/")
+if not (ATELIER_FILE_INTERNAL_PREFIX[:1] == "/" == ATELIER_FILE_INTERNAL_PREFIX[-1:]):
+    raise ImproperlyConfigured("ATELIER_FILE_INTERNAL_PREFIX must start and end with /")
+ATELIER_FILE_URL_EXPIRE = int(os.environ.get("ATELIER_FILE_URL_EXPIRE", 300))
+
 # Uploads: keep requests bounded; image limits are enforced again when images are validated.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("ATELIER_MAX_REQUEST_BYTES", 10 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -1,19 +1,48 @@
 """Root URLs: pages, admin, API v1 with its schema and offline docs, IIIF, health."""
 
-from django.conf import settings
-from django.conf.urls.static import static
+import functools
+
 from django.contrib import admin
-from django.urls import include, path
+from django.contrib.auth.decorators import user_passes_test
+from django.core.exceptions import PermissionDenied
+from django.urls import URLPattern, include, path
+from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 from drf_spectacular.views import SpectacularAPIView
 
-from archives import views
+from archives import downloads, views
 
 handler404 = "archives.views.not_found"
 handler500 = "archives.views.server_error"
 
+# The RQ dashboard shows every job's arguments and can delete or requeue jobs: superusers only
+# (django_rq itself admits any staff member, and curators are staff).
+superuser_required = user_passes_test(lambda u: u.is_active and u.is_superuser, "admin:login")
+
+
+def _superuser_or_token(view):
+    """stats.json and metrics also take django_rq's API token (the view checks it); the view
+    admits any staff session too, so a session here must be a superuser's."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        user = request.user
+        bearer = request.headers.get("Authorization", "").startswith("Bearer ")
+        if (user.is_active and user.is_superuser) or (bearer and not user.is_staff):
+            return view(request, *args, **kwargs)
+        raise PermissionDenied("Superusers only.")
+
+    return wrapped
+
+
+rq_urlpatterns = [
+    URLPattern(p.pattern, _superuser_or_token(p.callback), p.default_args, p.name)
+    for p in get_api_urlpatterns()
+] + get_admin_urlpatterns(view_wrapper=superuser_required)
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
-    path("admin/rq/", include("django_rq.urls")),
+    path("admin/rq/", include((rq_urlpatterns, "django_rq"))),
+    path("files/<uuid:token>", downloads.download, name="stored-file"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -27,6 +56,4 @@ urlpatterns = [
     path("archives/", include("archives.page_urls")),
     path("", include("heritage.urls")),
 ]
-# Development only (static() is empty unless DEBUG): production serves media from the storage
-# backend or the front web server (docs/deploy.md).
-urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No static(MEDIA_URL), not even in development: files go through downloads.download only.

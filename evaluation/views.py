@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from archives.services import stored_file_open
+from archives.downloads import stored_file_response
 from evaluation import selectors, services
 from evaluation.models import Dimension, Panel, Study
 from generation.models import GeneratedImage, GenerationRequest
@@ -177,14 +177,10 @@ def rate(request: HttpRequest, pk: int, position: int) -> HttpResponse:
 
 
 @login_required
-def image(request: HttpRequest, token: str) -> FileResponse:
+def image(request: HttpRequest, token: str) -> HttpResponse:
     """The stripped copy behind an opaque token; nothing in the response names its source."""
     item = selectors.item_for_token(request.user, token)
-    response = FileResponse(stored_file_open(item.blind), content_type="image/png")
-    response["Content-Disposition"] = "inline"
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return stored_file_response(request, item.blind, public=False, filename="image.png")
 
 
 # --- curators -----------------------------------------------------------------------------

@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class GenerationConfig(AppConfig):
     name = "generation"
+
+    def ready(self) -> None:
+        # Downloads of this app's files are decided here (archives.downloads asks the registry).
+        from archives.downloads import register_file_access
+        from generation.file_access import stored_file_access
+
+        register_file_access(stored_file_access)

@@ -9,3 +9,8 @@ class HeritageConfig(AppConfig):
         from heritage import signals
 
         signals.connect()
+
+        from archives.downloads import register_file_access
+        from heritage.file_access import stored_file_access
+
+        register_file_access(stored_file_access)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import functools
 import json
 
-from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods
 
+from archives.downloads import stored_file_response
 from heritage import iiif, selectors
 from heritage.models import ItemImage
 
@@ -118,14 +118,8 @@ def image(request, pk: int, region: str, size: str, rotation: str, quality: str,
                 status=400,
             )
     stored = img.thumbnail if wanted == (img.thumbnail_width, img.thumbnail_height) else img.display
-    etag = f'"{stored.sha256}"'
-    if request.headers.get("If-None-Match") == etag:
-        not_modified = HttpResponse(status=304)
-        not_modified["ETag"] = etag
-        return not_modified
-    # Derivatives are small JPEGs: read them whole (a plain response, no open file to leak).
-    with default_storage.open(stored.name, "rb") as handle:
-        response = HttpResponse(handle.read(), content_type="image/jpeg")
-    response["ETag"] = etag
-    patch_cache_control(response, public=not request.user.is_authenticated, max_age=86400)
-    return response
+    # Sent like every stored file (ETag, X-Accel-Redirect or a signed S3 URL in production);
+    # shared caches may keep a published image's derivatives only.
+    return stored_file_response(
+        request, stored, public=img.published, filename=f"{pk}-{wanted[0]}x{wanted[1]}.jpg"
+    )

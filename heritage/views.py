@@ -7,12 +7,12 @@ active language (LocaleMiddleware: en / zh / ug) with English as the fallback.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.files.storage import default_storage
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
+from archives.downloads import stored_file_response
 from heritage import selectors
 from heritage.models import SemioticAnnotation, langmap_get
 from heritage.texts import CATEGORY_HELP, CATEGORY_LABELS, ui
@@ -226,9 +226,6 @@ def companion_image(request, pk: int):
         item__published=True,
         item__collection__published=True,
     )
-    with default_storage.open(generated.file.name, "rb") as handle:
-        response = HttpResponse(
-            handle.read(), content_type=generated.file.content_type or "image/png"
-        )
-    response["Cache-Control"] = "public, max-age=3600"
-    return response
+    return stored_file_response(
+        request, generated.file, public=True, filename=f"ai-generated-{generated.pk}.png"
+    )

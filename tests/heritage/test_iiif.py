@@ -71,7 +71,7 @@ def test_manifest_required_properties(client, catalogue):
     # The painted image is really served at the size the manifest claims.
     image = client.get(body["id"].removeprefix(BASE))
     assert image.status_code == 200
-    with Image.open(io.BytesIO(image.content)) as served:
+    with Image.open(io.BytesIO(image.getvalue())) as served:
         assert served.size == (body["width"], body["height"])
 
 
@@ -119,7 +119,7 @@ def test_image_api_level0(client, catalogue):
         response = client.get(url)
         assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
         assert response["Access-Control-Allow-Origin"] == "*"
-        with Image.open(io.BytesIO(response.content)) as served:
+        with Image.open(io.BytesIO(response.getvalue())) as served:
             assert served.size == (size["width"], size["height"])
         cached = client.get(url, HTTP_IF_NONE_MATCH=response["ETag"])
         assert cached.status_code == 304
