@@ -25,7 +25,13 @@ from django.utils import timezone
 from archives.jobqueue import job_cancel, job_enqueue
 from archives.models import Job
 from generation.diffusion import inference
-from generation.diffusion.config import PRESETS, LoraTrainingConfig, apply_trigger
+from generation.diffusion.config import (
+    PRESETS,
+    LoraTrainingConfig,
+    apply_trigger,
+    prediction_type_error,
+    trigger_token_error,
+)
 from generation.models import (
     BaseModel,
     GeneratedImage,
@@ -158,6 +164,8 @@ def training_config_resolve(
 ) -> LoraTrainingConfig:
     """Preset settings, then the dataset's resolution and trigger, then the curator's changes.
 
+    The trigger is always the dataset's: its captions are written with it, so a preset's
+    trigger (gazetteer-001's "[U]") never replaces it and a different one is refused.
     A ValidationError lists every refused setting (unknown names, out-of-range values).
     """
     overrides = dict(settings_ or {})
@@ -166,8 +174,22 @@ def training_config_resolve(
     base = dict(PRESETS[preset].settings) if preset else {}
     # The crops were made at the dataset's resolution; train at it unless told otherwise.
     base["resolution"] = dataset.resolution
-    if "trigger_token" not in base and dataset.trigger_token:
-        base["trigger_token"] = dataset.trigger_token
+    trigger_error = trigger_token_error(dataset.trigger_token)
+    if trigger_error:
+        raise ValidationError(
+            {"dataset": f"{dataset}: {trigger_error} Change the dataset's trigger first."}
+        )
+    base["trigger_token"] = dataset.trigger_token
+    if "trigger_token" in overrides and overrides["trigger_token"] != dataset.trigger_token:
+        raise ValidationError(
+            {
+                "settings": [
+                    f"trigger_token {overrides['trigger_token']!r} differs from the dataset's "
+                    f"{dataset.trigger_token!r}, which its captions are written with: leave it "
+                    "out, or change the dataset's trigger."
+                ]
+            }
+        )
     try:
         config = LoraTrainingConfig.from_dict({**base, **overrides})
     except (TypeError, ValueError) as exc:
@@ -203,6 +225,18 @@ def _check_dataset(dataset) -> None:
         raise ValidationError({"dataset": f"{dataset} has examples without a training crop."})
 
 
+def _check_prediction_type(base_model: BaseModel) -> None:
+    """Refuse a base model whose U-Net predicts something training cannot target (read from
+    its scheduler config; single files load with SD 1.5's epsilon config)."""
+    config = Path(base_model.path) / "scheduler" / "scheduler_config.json"
+    if not config.is_file():
+        return
+    prediction_type = json.loads(config.read_text(encoding="utf-8")).get("prediction_type")
+    error = prediction_type_error(prediction_type or "epsilon")
+    if error:
+        raise ValidationError({"base_model": f"{base_model.name}: {error}"})
+
+
 def training_run_create(
     *,
     dataset,
@@ -216,6 +250,7 @@ def training_run_create(
     """Check everything, then create the run and queue its ``generation.train`` job."""
     _check_dataset(dataset)
     base_model = base_model or base_model_default()
+    _check_prediction_type(base_model)
     settings = dict(settings or {})
     if "validation_prompts" not in settings:
         # Validation images (and their metrics) default to the validation split's captions.
@@ -319,6 +354,7 @@ def sweep_create(
         )
     _check_dataset(dataset)
     base_model = base_model or base_model_default()
+    _check_prediction_type(base_model)
     errors: list[str] = []
     for cell in cells:
         try:
