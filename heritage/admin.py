@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
@@ -16,6 +17,62 @@ from heritage.models import (
     TrainingExample,
     langmap_get,
 )
+
+
+class VersionedForm(forms.ModelForm):
+    """Posts back the version the curator opened; a save from an older copy is refused.
+
+    The check runs under a row lock (the admin wraps the whole change view in a transaction),
+    and the saved row gets the next version, as the services' writes do.
+    """
+
+    # Not named "version": the admin may not list a non-editable model field in a form.
+    opened_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    check_version = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["opened_version"] = self.instance.version
+        if not self.check_version:
+            del self.fields["opened_version"]
+
+    def clean(self):
+        cleaned = super().clean()
+        instance = self.instance
+        if instance.pk is None or not self.has_changed():
+            return cleaned
+        current = (
+            type(instance)
+            .objects.select_for_update()
+            .filter(pk=instance.pk)
+            .values_list("version", flat=True)
+            .first()
+        )
+        opened = cleaned.get("opened_version")
+        if self.check_version and opened != current:
+            raise forms.ValidationError(
+                f"This {instance._meta.verbose_name} was changed by someone else since you "
+                f"opened it (your version {opened}, now {current}); nothing was saved. Reload "
+                "the page to see their changes, then make yours again.",
+                code="stale",
+            )
+        instance.version = (current or 0) + 1
+        return cleaned
+
+
+class ListEditableVersionForm(VersionedForm):
+    """The change list's inline edits post no version: not checked, but still counted, so an
+    open change form or API copy made before them goes stale."""
+
+    check_version = False
+
+
+class VersionedAdmin(admin.ModelAdmin):
+    form = VersionedForm
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs.setdefault("form", ListEditableVersionForm)
+        return super().get_changelist_form(request, **kwargs)
 
 
 def image_preview(image: ItemImage | None, size: int = 120) -> str:
@@ -35,7 +92,7 @@ def image_preview(image: ItemImage | None, size: int = 120) -> str:
 
 
 @admin.register(Collection)
-class CollectionAdmin(admin.ModelAdmin):
+class CollectionAdmin(VersionedAdmin):
     list_display = ("slug", "english_title", "published", "position")
     list_editable = ("published", "position")
     search_fields = ("slug", "title")
@@ -47,9 +104,10 @@ class CollectionAdmin(admin.ModelAdmin):
 
 
 class ItemImageInline(admin.TabularInline):
+    form = VersionedForm
     model = ItemImage
     extra = 0
-    fields = ("preview", "is_primary", "position", "width", "height", "original")
+    fields = ("preview", "is_primary", "position", "width", "height", "original", "opened_version")
     readonly_fields = ("preview", "width", "height", "original")
     show_change_link = True
 
@@ -63,7 +121,7 @@ class ItemImageInline(admin.TabularInline):
 
 
 @admin.register(HeritageItem)
-class HeritageItemAdmin(admin.ModelAdmin):
+class HeritageItemAdmin(VersionedAdmin):
     list_display = ("accession_number", "english_title", "collection", "period", "published")
     list_filter = ("collection", "published")
     list_select_related = ("collection",)
@@ -76,6 +134,7 @@ class HeritageItemAdmin(admin.ModelAdmin):
 
 
 class SemioticAnnotationInline(admin.StackedInline):
+    form = VersionedForm
     model = SemioticAnnotation
     extra = 0
     fields = (
@@ -85,12 +144,13 @@ class SemioticAnnotationInline(admin.StackedInline):
         "meaning",
         "annotator",
         "annotated_on",
+        "opened_version",
     )
     filter_horizontal = ("motifs",)
 
 
 @admin.register(ItemImage)
-class ItemImageAdmin(admin.ModelAdmin):
+class ItemImageAdmin(VersionedAdmin):
     list_display = ("id", "preview", "item", "width", "height", "is_primary", "derivatives_ready")
     list_select_related = ("item",)
     search_fields = ("item__accession_number",)
@@ -130,7 +190,7 @@ class MotifTermAdmin(admin.ModelAdmin):
 
 
 @admin.register(SemioticAnnotation)
-class SemioticAnnotationAdmin(admin.ModelAdmin):
+class SemioticAnnotationAdmin(VersionedAdmin):
     list_display = ("id", "image", "category", "annotator", "annotated_on")
     list_filter = ("category", "motifs")
     list_select_related = ("image__item", "annotator")
@@ -138,7 +198,7 @@ class SemioticAnnotationAdmin(admin.ModelAdmin):
 
 
 @admin.register(GazetteerPassage)
-class GazetteerPassageAdmin(admin.ModelAdmin):
+class GazetteerPassageAdmin(VersionedAdmin):
     list_display = ("id", "source_work", "section", "short_text", "published")
     list_filter = ("source_work", "section", "published")
     search_fields = ("original_text", "modern_paraphrase", "english_translation")

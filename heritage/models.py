@@ -44,7 +44,21 @@ def LangMapField(**kwargs) -> models.JSONField:
     return models.JSONField(validators=[validate_langmap], **kwargs)
 
 
-class Collection(models.Model):
+class Versioned(models.Model):
+    """A record curators edit: ``version`` goes up by one on every write.
+
+    Writes compare and bump it in one conditional UPDATE (heritage.services), the API's ETag
+    and If-Match carry it, and the admin form posts it back, so a write made from a stale copy
+    is refused (412 / a form error) instead of silently undoing someone else's change.
+    """
+
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class Collection(Versioned):
     slug = models.SlugField(max_length=100, unique=True)
     title = LangMapField()
     description = LangMapField()
@@ -63,7 +77,7 @@ class Collection(models.Model):
         return langmap_get(self.title, lang) or self.slug
 
 
-class HeritageItem(models.Model):
+class HeritageItem(Versioned):
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="items")
     accession_number = models.CharField(max_length=100, unique=True)
     title = LangMapField()
@@ -113,7 +127,7 @@ class HeritageItem(models.Model):
         return images[0] if images else None
 
 
-class ItemImage(models.Model):
+class ItemImage(Versioned):
     item = models.ForeignKey(HeritageItem, on_delete=models.CASCADE, related_name="images")
     original = models.ForeignKey("archives.StoredFile", on_delete=models.PROTECT, related_name="+")
     original_filename = models.CharField(max_length=255, blank=True)
@@ -187,7 +201,7 @@ class MotifTerm(models.Model):
         return langmap_get(self.label, lang) or self.slug
 
 
-class SemioticAnnotation(models.Model):
+class SemioticAnnotation(Versioned):
     """A reading of an image after Peirce: icon, index (directional) or symbol."""
 
     class Category(models.TextChoices):
@@ -237,7 +251,7 @@ class SemioticAnnotation(models.Model):
                 )
 
 
-class GazetteerPassage(models.Model):
+class GazetteerPassage(Versioned):
     source_work = models.CharField(max_length=300)
     section = models.CharField(
         max_length=200, blank=True, help_text="Volume/section, e.g. Geography."

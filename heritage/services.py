@@ -10,12 +10,12 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -31,6 +31,7 @@ from heritage.models import (
     SemioticAnnotation,
     TrainingDataset,
     TrainingExample,
+    Versioned,
     langmap_get,
 )
 
@@ -45,6 +46,49 @@ CATEGORY_ORDER = [c.value for c in SemioticAnnotation.Category]
 def _save(instance) -> None:
     instance.full_clean()
     instance.save()
+
+
+class VersionConflict(Exception):
+    """The record changed since the caller's copy (its ``version`` moved on): nothing written."""
+
+    def __init__(self, instance: Versioned, *, expected: int, current: int | None) -> None:
+        self.instance, self.expected, self.current = instance, expected, current
+        name = instance._meta.verbose_name
+        super().__init__(
+            f"This {name} was changed by someone else since your copy (your version {expected}, "
+            f"now {current}): fetch it again, re-apply your change and send the new ETag."
+        )
+
+
+V = TypeVar("V", bound=Versioned)
+
+
+def _versioned_update(instance: V, fields: dict[str, Any], *, expected_version: int | None) -> V:
+    """Write only ``fields`` of ``instance``'s row and bump its version, in one transaction.
+
+    The conditional UPDATE (``version = expected``) takes the row's write lock first, so of two
+    writers holding the same version exactly one gets through and the other gets
+    VersionConflict; without ``expected_version`` the write still touches only the fields
+    given (last writer wins per field, never reverting a field it did not send). Validation
+    runs on the row as it is now, with the new values. Call inside a transaction.
+    """
+    model = type(instance)
+    rows = model.objects.filter(pk=instance.pk)
+    if expected_version is not None:
+        rows = rows.filter(version=expected_version)
+    if not rows.update(version=F("version") + 1):
+        current = model.objects.filter(pk=instance.pk).values_list("version", flat=True).first()
+        raise VersionConflict(instance, expected=expected_version or 0, current=current)
+    fresh = model.objects.get(pk=instance.pk)  # under the write lock just taken
+    for name, value in fields.items():
+        setattr(fresh, name, value)
+    fresh.full_clean()
+    auto_now = [f.name for f in model._meta.concrete_fields if getattr(f, "auto_now", False)]
+    # post_save still fires (the catalogue version bump that expires cached API answers).
+    fresh.save(update_fields=[*fields, "version", *auto_now])
+    for field in model._meta.concrete_fields:  # the caller's instance shows the row as saved
+        setattr(instance, field.attname, getattr(fresh, field.attname))
+    return instance
 
 
 def _read_upload(content: bytes | BinaryIO) -> bytes:
@@ -79,11 +123,19 @@ def collection_create(
     return collection
 
 
-def collection_update(*, collection: Collection, **fields: Any) -> Collection:
-    for name, value in fields.items():
-        setattr(collection, name, value)
-    _save(collection)
-    return collection
+COLLECTION_FIELDS = ("slug", "title", "description", "published", "position")
+
+
+def collection_update(
+    *, collection: Collection, expected_version: int | None = None, **fields: Any
+) -> Collection:
+    """Change the given fields only; ``expected_version`` (from If-Match) refuses a stale copy
+    with VersionConflict."""
+    unknown = set(fields) - set(COLLECTION_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown collection fields: {sorted(unknown)}")
+    with transaction.atomic():
+        return _versioned_update(collection, fields, expected_version=expected_version)
 
 
 ITEM_FIELDS = (
@@ -111,14 +163,16 @@ def item_create(
     return item
 
 
-def item_update(*, item: HeritageItem, **fields: Any) -> HeritageItem:
+def item_update(
+    *, item: HeritageItem, expected_version: int | None = None, **fields: Any
+) -> HeritageItem:
+    """Change the given fields only; ``expected_version`` (from If-Match) refuses a stale copy
+    with VersionConflict."""
     unknown = set(fields) - set(ITEM_FIELDS) - {"collection", "accession_number"}
     if unknown:
         raise ValueError(f"unknown item fields: {sorted(unknown)}")
-    for name, value in fields.items():
-        setattr(item, name, value)
-    _save(item)
-    return item
+    with transaction.atomic():
+        return _versioned_update(item, fields, expected_version=expected_version)
 
 
 def motif_term_get_or_create(*, slug: str, label: dict | None = None) -> MotifTerm:
@@ -161,12 +215,14 @@ def annotation_create(
 
 
 def annotation_update(
-    *, annotation: SemioticAnnotation, motifs: Iterable[MotifTerm] | None = None, **fields: Any
+    *,
+    annotation: SemioticAnnotation,
+    motifs: Iterable[MotifTerm] | None = None,
+    expected_version: int | None = None,
+    **fields: Any,
 ) -> SemioticAnnotation:
     with transaction.atomic():
-        for name, value in fields.items():
-            setattr(annotation, name, value)
-        _save(annotation)
+        _versioned_update(annotation, fields, expected_version=expected_version)
         if motifs is not None:
             annotation.motifs.set(list(motifs))
     return annotation
@@ -196,15 +252,19 @@ def passage_create(*, items: Iterable[HeritageItem] = (), **fields: Any) -> Gaze
 
 
 def passage_update(
-    *, passage: GazetteerPassage, items: Iterable[HeritageItem] | None = None, **fields: Any
+    *,
+    passage: GazetteerPassage,
+    items: Iterable[HeritageItem] | None = None,
+    expected_version: int | None = None,
+    **fields: Any,
 ) -> GazetteerPassage:
+    """Change the given fields (and items, when given) only; ``expected_version`` (from
+    If-Match) refuses a stale copy with VersionConflict."""
     unknown = set(fields) - set(PASSAGE_FIELDS)
     if unknown:
         raise ValueError(f"unknown passage fields: {sorted(unknown)}")
     with transaction.atomic():
-        for name, value in fields.items():
-            setattr(passage, name, value)
-        _save(passage)
+        _versioned_update(passage, fields, expected_version=expected_version)
         if items is not None:
             passage.items.set(list(items))
     return passage
@@ -480,13 +540,18 @@ def training_example_update(
     with transaction.atomic():
         dataset = TrainingDataset.objects.select_for_update().get(pk=example.dataset_id)
         _ensure_draft(dataset)
+        changed = []
         if caption is not None:
             if not caption.strip():
                 raise ValidationError({"caption": "A caption cannot be empty."})
             example.caption = caption.strip()
+            changed.append("caption")
         if split is not None:
             example.split = split
-        _save(example)
+            changed.append("split")
+        example.full_clean()
+        # Only what was sent: an edit of the caption never reverts a concurrent split change.
+        example.save(update_fields=changed or None)
     return example
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import django_filters
 from django.core.cache import cache
@@ -10,8 +11,8 @@ from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -26,6 +27,7 @@ from heritage.models import (
     ItemImage,
     MotifTerm,
     SemioticAnnotation,
+    Versioned,
 )
 from heritage.selectors import user_is_curator
 from heritage.signals import catalogue_version
@@ -61,14 +63,120 @@ class CachedReadMixin:
         return response
 
 
+class PreconditionFailed(Exception):
+    """Answered as 412 with ``data`` as is (an APIException would turn the numbers into
+    strings)."""
+
+    def __init__(self, data: dict) -> None:
+        super().__init__(data["detail"])
+        self.data = data
+
+
+class PreconditionFailedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    current_version = serializers.IntegerField(allow_null=True)
+    your_version = serializers.IntegerField(allow_null=True)
+
+
+# An edited record's ETag is "v<version>-<md5 of the body>": the version is what If-Match
+# checks (the body part keeps 304s honest when nested images or annotations change).
+ETAG_VERSION = re.compile(r'(?:W/)?"v(\d+)-[0-9a-f]*"')
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="The ETag of your copy (from a GET or the last write). If the record changed "
+    "since, nothing is written and the answer is 412. Without it, only the fields sent are "
+    "written (last writer wins per field).",
+)
+
+
+def versioned_write_schema(summary: str, serializer):
+    return extend_schema(
+        summary=summary,
+        parameters=[IF_MATCH],
+        responses={
+            200: serializer,
+            400: OpenApiResponse(description="Invalid fields; nothing written"),
+            412: OpenApiResponse(
+                PreconditionFailedSerializer,
+                description="If-Match names an older version: nothing written; GET the "
+                "record again, re-apply the change and send its new ETag.",
+            ),
+        },
+        description="Answers carry the record's current ETag; send it back in If-Match.",
+    )
+
+
 class CatalogueViewSet(CachedReadMixin, viewsets.GenericViewSet):
     """Anonymous GETs are cached by URL under the catalogue version (heritage/signals.py): any
-    write bumps the version, so no response outlives the data it shows."""
+    write bumps the version, so no response outlives the data it shows.
+
+    A single edited record (Versioned) answers with ETag "v<version>-<hash>"; PATCH honours
+    If-Match against the version (412 when stale), see ``if_match_version``.
+    """
 
     permission_classes = [IsCuratorOrReadOnly]
     pagination_class = CataloguePagination
     http_method_names = ["get", "post", "patch", "head", "options"]
     response_cache_seconds = 300
+    etag_version: int | None = None  # the version of the record this response shows
+
+    def handle_exception(self, exc):
+        if isinstance(exc, PreconditionFailed):
+            return Response(exc.data, status=status.HTTP_412_PRECONDITION_FAILED)
+        return super().handle_exception(exc)
+
+    def get_object(self):
+        obj = super().get_object()
+        if isinstance(obj, Versioned):
+            self.etag_version = obj.version
+        return obj
+
+    def if_match_version(self, request, obj: Versioned) -> int | None:
+        """The version the client's If-Match names (None: no header, or "*"); 412 when it is
+        not the record's current one."""
+        header = request.headers.get("If-Match")
+        if header is None or header.strip() == "*":
+            return None
+        versions = {int(v) for v in ETAG_VERSION.findall(header)}
+        if obj.version in versions:
+            return obj.version
+        if not versions:
+            raise PreconditionFailed(
+                {
+                    "detail": "If-Match must be an ETag this API gave for the record, like "
+                    f'"v{obj.version}-…"; nothing was written.',
+                    "current_version": obj.version,
+                    "your_version": None,
+                }
+            )
+        raise self.stale(obj, expected=max(versions), current=obj.version)
+
+    def stale(self, obj, *, expected: int, current: int | None) -> PreconditionFailed:
+        return PreconditionFailed(
+            {
+                "detail": f"This {obj._meta.verbose_name} was changed by someone else since "
+                f"your copy (your version {expected}, now {current}); nothing was written. "
+                "GET it again, re-apply your change and send its new ETag in If-Match.",
+                "current_version": current,
+                "your_version": expected,
+            }
+        )
+
+    def versioned_write(self, request, obj: Versioned, write) -> None:
+        """Run ``write(expected_version)`` (a service call) with If-Match checked before and,
+        atomically, inside it; the response then carries the new version's ETag."""
+        expected = self.if_match_version(request, obj)
+        try:
+            write(expected)
+        except services.VersionConflict as exc:
+            raise self.stale(obj, expected=exc.expected, current=exc.current) from None
+        except services.ValidationError as exc:
+            _raise_validation(exc)
+        self.etag_version = obj.version
 
     def _cache_key(self, request) -> str | None:
         if request.method != "GET" or "Authorization" in request.headers:
@@ -93,15 +201,23 @@ class CatalogueViewSet(CachedReadMixin, viewsets.GenericViewSet):
                 patch_vary_headers(response, ["Accept", "Authorization", "Cookie"])
                 return response
         response = super().dispatch(request, *args, **kwargs)
-        if key is not None and response.status_code == 200 and hasattr(response, "render"):
+        versioned = self.etag_version is not None and request.method in ("GET", "HEAD", "PATCH")
+        if (
+            (key is not None or versioned)
+            and response.status_code == 200
+            and hasattr(response, "render")
+        ):
             response.render()
-            etag = f'"{hashlib.md5(response.content, usedforsecurity=False).hexdigest()}"'
+            digest = hashlib.md5(response.content, usedforsecurity=False).hexdigest()
+            # Set here, ConditionalGetMiddleware answers If-None-Match with it (304).
+            etag = f'"v{self.etag_version}-{digest}"' if versioned else f'"{digest}"'
             response["ETag"] = etag
-            cache.set(
-                key,
-                (response.content, response["Content-Type"], etag),
-                self.response_cache_seconds,
-            )
+            if key is not None:
+                cache.set(
+                    key,
+                    (response.content, response["Content-Type"], etag),
+                    self.response_cache_seconds,
+                )
         return response
 
 
@@ -224,15 +340,19 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalo
             _raise_validation(exc)
         return Response(self.get_serializer(collection).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Change a collection (curators)")
+    @versioned_write_schema("Change a collection (curators)", s.CollectionSerializer)
     def partial_update(self, request, slug=None):
         collection = self.get_object()
+        self.if_match_version(request, collection)
         serializer = self.get_serializer(collection, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            services.collection_update(collection=collection, **serializer.validated_data)
-        except services.ValidationError as exc:
-            _raise_validation(exc)
+        self.versioned_write(
+            request,
+            collection,
+            lambda expected: services.collection_update(
+                collection=collection, expected_version=expected, **serializer.validated_data
+            ),
+        )
         return Response(self.get_serializer(collection).data)
 
 
@@ -274,15 +394,19 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CatalogueVie
         item = self.get_queryset().get(pk=item.pk)
         return Response(self.get_serializer(item).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Change an item (curators)")
+    @versioned_write_schema("Change an item (curators)", s.ItemSerializer)
     def partial_update(self, request, pk=None):
         item = self.get_object()
+        self.if_match_version(request, item)
         serializer = self.get_serializer(item, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            services.item_update(item=item, **serializer.validated_data)
-        except services.ValidationError as exc:
-            _raise_validation(exc)
+        self.versioned_write(
+            request,
+            item,
+            lambda expected: services.item_update(
+                item=item, expected_version=expected, **serializer.validated_data
+            ),
+        )
         item = self.get_queryset().get(pk=item.pk)
         return Response(self.get_serializer(item).data)
 
@@ -458,15 +582,21 @@ class PassageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalogue
         passage = self.get_queryset().get(pk=passage.pk)
         return Response(self.get_serializer(passage).data, status=status.HTTP_201_CREATED)
 
+    @versioned_write_schema("Change a passage (curators)", s.PassageSerializer)
     def partial_update(self, request, pk=None):
         passage = self.get_object()
+        self.if_match_version(request, passage)
         serializer = self.get_serializer(passage, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        try:
-            services.passage_update(passage=passage, items=data.pop("items", None), **data)
-        except services.ValidationError as exc:
-            _raise_validation(exc)
+        items = data.pop("items", None)
+        self.versioned_write(
+            request,
+            passage,
+            lambda expected: services.passage_update(
+                passage=passage, items=items, expected_version=expected, **data
+            ),
+        )
         passage = self.get_queryset().get(pk=passage.pk)
         return Response(self.get_serializer(passage).data)
 

@@ -1,0 +1,15 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    """The edit counter behind ETag / If-Match and the admin's stale-save check."""
+
+    dependencies = [("heritage", "0002_catalogue_state")]
+
+    operations = [
+        migrations.AddField(
+            model_name="collection",
+            name="version",
+            field=models.PositiveIntegerField(default=1, editable=False),
+        ),
+    ]
