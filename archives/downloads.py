@@ -38,7 +38,9 @@ from django.views.decorators.http import require_safe
 from archives.models import StoredFile
 
 AccessPolicy = Callable[[object, StoredFile], "bool | None"]
+DownloadName = Callable[[StoredFile], "str | None"]
 _policies: list[AccessPolicy] = []
+_namers: list[DownloadName] = []
 
 PUBLIC_MAX_AGE = 3600  # an unpublished item leaves shared caches within the hour
 
@@ -48,6 +50,22 @@ def register_file_access(policy: AccessPolicy) -> AccessPolicy:
     if policy not in _policies:
         _policies.append(policy)
     return policy
+
+
+def register_download_name(namer: DownloadName) -> DownloadName:
+    """Add a function naming a file for the browser (``None``: the storage name's last part).
+    Blind copies use it to go out under a name that says nothing."""
+    if namer not in _namers:
+        _namers.append(namer)
+    return namer
+
+
+def download_name(stored: StoredFile) -> str:
+    for namer in _namers:
+        name = namer(stored)
+        if name:
+            return name
+    return posixpath.basename(stored.name)
 
 
 def file_access_granted(user, stored: StoredFile) -> bool:
@@ -76,11 +94,11 @@ def stored_file_response(
 ) -> HttpResponse:
     """Send a file the caller has already decided ``request.user`` may have.
 
-    ``filename`` is the name the browser sees (default: the storage name's last part); blind
-    copies pass a neutral one. ``public`` allows shared caches (only what anyone may have).
+    ``filename`` is the name the browser sees (default: ``download_name``); ``public``
+    allows shared caches (only for what anyone may have).
     """
     sender = settings.ATELIER_FILE_SENDER
-    filename = filename or posixpath.basename(stored.name)
+    filename = filename or download_name(stored)
     disposition = content_disposition_header(attachment, filename)
     cache_control = f"public, max-age={PUBLIC_MAX_AGE}" if public else "private, no-store"
     content_type = _content_type(stored)

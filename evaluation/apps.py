@@ -6,7 +6,8 @@ class EvaluationConfig(AppConfig):
 
     def ready(self) -> None:
         # Downloads of this app's files are decided here (archives.downloads asks the registry).
-        from archives.downloads import register_file_access
-        from evaluation.file_access import stored_file_access
+        from archives.downloads import register_download_name, register_file_access
+        from evaluation.file_access import download_name, stored_file_access
 
         register_file_access(stored_file_access)
+        register_download_name(download_name)

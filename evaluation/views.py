@@ -180,7 +180,7 @@ def rate(request: HttpRequest, pk: int, position: int) -> HttpResponse:
 def image(request: HttpRequest, token: str) -> HttpResponse:
     """The stripped copy behind an opaque token; nothing in the response names its source."""
     item = selectors.item_for_token(request.user, token)
-    return stored_file_response(request, item.blind, public=False, filename="image.png")
+    return stored_file_response(request, item.blind, public=False)
 
 
 # --- curators -----------------------------------------------------------------------------
