@@ -1,10 +1,13 @@
 """Validate a BagIt bag that arrives as a tar or zip archive, safely.
 
-The archive is opened and every member checked BEFORE anything is extracted or shown to the
-``bagit`` library: names (no absolute paths, no ``..``, no backslashes or control characters,
-no duplicates, one bag root), member types (regular files and folders only: no symlinks, hard
-links or devices) and sizes (per file, in total, member count). Only then are the members
-copied, one by one and byte-counted, into a fresh temporary folder, where the bag itself is
+The archive's member list (zip central directory, tar headers) is read and every member
+checked BEFORE anything is extracted or shown to the ``bagit`` library: names (no absolute
+paths, no ``..``, no backslashes or control characters, no duplicates, one bag root), member
+types (regular files and folders only: no symlinks, hard links or devices) and the sizes they
+declare (per file, in total, member count, and the compression ratio, so a small zip bomb is
+refused without a byte written; limits in ``BagLimits``, from settings). Only then are the
+members copied, one by one and byte-counted against what they declared (a lying header stops
+the copy), into a fresh temporary folder that is always removed, where the bag itself is
 checked: BagIt version, manifests with sha256 or sha512, completeness (missing or extra
 files), Payload-Oxum and every checksum. Nothing touches the database or the storage.
 
@@ -14,13 +17,12 @@ files), Payload-Oxum and every checksum. Nothing touches the database or the sto
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,21 +39,42 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+GIB = 1024**3
+
+
 @dataclass(frozen=True)
 class BagLimits:
-    """Upper bounds for an archive offered for validation or import."""
+    """Upper bounds for an archive offered for validation or import (see docs/deploy.md, Bags).
 
-    max_total_bytes: int = 20 * 1024**3
-    max_file_bytes: int = 10 * 1024**3
+    Sized for real bags: a training run's bag (dataset crops, LoRA files, validation images)
+    is hundreds of MB; PNG, safetensors and JPEG hardly compress, JSON and CSV some 5-20:1.
+    """
+
+    max_total_bytes: int = 8 * GIB  # what all members together declare, unpacked
+    max_file_bytes: int = 4 * GIB  # one member, unpacked
     max_members: int = 100_000
+    max_ratio: float = 200.0  # unpacked : packed, per member and for the whole archive
+    ratio_floor_bytes: int = 1024 * 1024  # smaller members may compress better (empty files)
+    max_upload_bytes: int = 8 * GIB  # one upload request to the bag endpoints
 
     @classmethod
     def from_settings(cls) -> BagLimits:
+        def value(name: str, default, kind=int):
+            return kind(getattr(settings, name, default))
+
         return cls(
-            max_total_bytes=int(getattr(settings, "ATELIER_BAG_MAX_BYTES", cls.max_total_bytes)),
-            max_file_bytes=int(getattr(settings, "ATELIER_BAG_MAX_FILE_BYTES", cls.max_file_bytes)),
-            max_members=int(getattr(settings, "ATELIER_BAG_MAX_MEMBERS", cls.max_members)),
+            max_total_bytes=value("ATELIER_BAG_MAX_BYTES", cls.max_total_bytes),
+            max_file_bytes=value("ATELIER_BAG_MAX_FILE_BYTES", cls.max_file_bytes),
+            max_members=value("ATELIER_BAG_MAX_MEMBERS", cls.max_members),
+            max_ratio=value("ATELIER_BAG_MAX_RATIO", cls.max_ratio, float),
+            ratio_floor_bytes=cls.ratio_floor_bytes,
+            max_upload_bytes=value("ATELIER_BAG_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
         )
+
+
+def bag_temp_dir() -> str | None:
+    """Where uploads and extracted bags go while they are checked (None: the system's)."""
+    return getattr(settings, "ATELIER_BAG_TEMP_DIR", None) or None
 
 
 class BagRefused(Exception):
@@ -138,9 +161,38 @@ def _check_name(raw: str) -> tuple[str | None, str | None]:
     return "/".join(parts), None
 
 
+def _over_ratio(unpacked: int, packed: int, limits: BagLimits) -> bool:
+    return unpacked > limits.ratio_floor_bytes and unpacked > limits.max_ratio * max(packed, 1)
+
+
+def _ratio_problem(what: str, unpacked: int, packed: int, limits: BagLimits) -> str:
+    return (
+        f"{what} declares {unpacked} bytes unpacked from {packed} packed, a compression ratio "
+        f"over the limit of {limits.max_ratio:g}:1 (a zip bomb?); nothing was extracted."
+    )
+
+
+def _size_problems(name: str, size: int, total: int, limits: BagLimits) -> list[str]:
+    problems = []
+    if size > limits.max_file_bytes:
+        problems.append(
+            f"{name}: declares {size} bytes, over the limit of {limits.max_file_bytes} per file; "
+            "nothing was extracted."
+        )
+    if total > limits.max_total_bytes:
+        problems.append(
+            f"The archive declares more than {limits.max_total_bytes} bytes unpacked in total; "
+            "nothing was extracted."
+        )
+    return problems
+
+
 def _tar_members(path: Path, limits: BagLimits, problems: list[str]) -> list[Member]:
     members: list[Member] = []
     total = 0
+    packed = path.stat().st_size
+    # Reading the headers of a compressed tar decompresses it (into memory, not to disk): the
+    # running total against the ratio stops a tar bomb after at most max_ratio x its size.
     with tarfile.open(path, "r:*") as archive:
         for info in archive:
             if len(members) >= limits.max_members:
@@ -156,19 +208,19 @@ def _tar_members(path: Path, limits: BagLimits, problems: list[str]) -> list[Mem
             if info.islnk():
                 problems.append(f"{name}: hard links are not allowed (-> {info.linkname}).")
                 continue
+            if info.issparse():
+                problems.append(f"{name}: sparse files are not allowed.")
+                continue
             if not (info.isreg() or info.isdir()):
                 problems.append(f"{name}: devices, pipes and other special files are not allowed.")
                 continue
             size = info.size if info.isreg() else 0
-            if size > limits.max_file_bytes:
-                problems.append(
-                    f"{name}: {size} bytes is over the limit of {limits.max_file_bytes} per file."
-                )
             total += size
-            if total > limits.max_total_bytes:
-                problems.append(
-                    f"The archive unpacks to more than {limits.max_total_bytes} bytes in total."
-                )
+            found = _size_problems(name, size, total, limits)
+            if not found and _over_ratio(total, packed, limits):
+                found = [_ratio_problem("The archive", total, packed, limits)]
+            if found:
+                problems.extend(found)
                 break
             members.append(Member(name=name, is_dir=info.isdir(), size=size, source=info))
     return members
@@ -178,7 +230,7 @@ def _zip_members(path: Path, limits: BagLimits, problems: list[str]) -> list[Mem
     members: list[Member] = []
     total = 0
     with zipfile.ZipFile(path) as archive:
-        infos = archive.infolist()
+        infos = archive.infolist()  # the central directory: nothing is decompressed yet
         if len(infos) > limits.max_members:
             problems.append(f"The archive has more than {limits.max_members} members.")
             return []
@@ -191,7 +243,8 @@ def _zip_members(path: Path, limits: BagLimits, problems: list[str]) -> list[Mem
             if stat.S_ISLNK(mode):
                 problems.append(f"{name}: symbolic links are not allowed.")
                 continue
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            # Only the file-type bits count: many zips (Python's writestr too) set bare 0o600.
+            if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 problems.append(f"{name}: devices, pipes and other special files are not allowed.")
                 continue
             if info.flag_bits & 0x1:
@@ -199,17 +252,17 @@ def _zip_members(path: Path, limits: BagLimits, problems: list[str]) -> list[Mem
                 continue
             is_dir = info.is_dir()
             size = 0 if is_dir else info.file_size
-            if size > limits.max_file_bytes:
-                problems.append(
-                    f"{name}: {size} bytes is over the limit of {limits.max_file_bytes} per file."
-                )
             total += size
-            if total > limits.max_total_bytes:
-                problems.append(
-                    f"The archive unpacks to more than {limits.max_total_bytes} bytes in total."
-                )
+            found = _size_problems(name, size, total, limits)
+            if not found and _over_ratio(size, info.compress_size, limits):
+                found = [_ratio_problem(name, size, info.compress_size, limits)]
+            if found:
+                problems.extend(found)
                 break
             members.append(Member(name=name, is_dir=is_dir, size=size, source=info))
+    packed = path.stat().st_size
+    if not problems and _over_ratio(total, packed, limits):
+        problems.append(_ratio_problem("The archive", total, packed, limits))
     return members
 
 
@@ -217,9 +270,12 @@ def archive_members(path: Path, limits: BagLimits) -> tuple[str, list[Member]]:
     """Check every member of the archive; raise BagRefused listing all that is wrong."""
     path = Path(path)
     size = path.stat().st_size
-    if size > limits.max_total_bytes:
+    if size > min(limits.max_total_bytes, limits.max_upload_bytes):
         raise BagRefused(
-            [f"The archive is {size} bytes, over the limit of {limits.max_total_bytes}."]
+            [
+                f"The archive is {size} bytes, over the limit of "
+                f"{min(limits.max_total_bytes, limits.max_upload_bytes)}."
+            ]
         )
     kind = _archive_kind(path)
     problems: list[str] = []
@@ -228,7 +284,7 @@ def archive_members(path: Path, limits: BagLimits) -> tuple[str, list[Member]]:
             members = _tar_members(path, limits, problems)
         else:
             members = _zip_members(path, limits, problems)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
         raise BagRefused([f"The {kind} archive cannot be read: {exc}"]) from exc
     seen: set[str] = set()
     for member in members:
@@ -261,37 +317,56 @@ def _bag_prefix(members: list[Member]) -> str:
 
 
 def _copy_counted(source: BinaryIO, target: BinaryIO, limit: int, name: str) -> int:
+    """Copy at most ``limit`` bytes; a member that yields more lies about its size."""
     written = 0
     for chunk in iter(lambda: source.read(CHUNK), b""):
         written += len(chunk)
         if written > limit:
-            raise BagRefused([f"{name}: holds more bytes than its header declares."])
+            raise BagRefused(
+                [f"{name}: holds more bytes than its header declares ({limit}); refused."]
+            )
         target.write(chunk)
     return written
 
 
-def extract_members(path: Path, kind: str, members: list[Member], dest: Path) -> None:
-    """Copy the (already checked) members under ``dest``; links and specials never exist here."""
+def extract_members(path: Path, kind: str, members: list[Member], dest: Path) -> int:
+    """Copy the (already checked) members under ``dest``; return the bytes written.
+
+    Links and specials never get here. Every member is counted against the size it declared,
+    and the whole against their sum, so a header that lies stops the copy; an archive that
+    turns out corrupt or short while being read (a header promising more than the data) is
+    refused like any other bad bag.
+    """
     dest = dest.resolve()
+    declared = sum(m.size for m in members)
+    written = 0
     opener = tarfile.open(path, "r:*") if kind == "tar" else zipfile.ZipFile(path)
-    with opener as archive:
-        for member in members:
-            target = (dest / member.name).resolve()
-            if dest not in target.parents:
-                raise BagRefused([f"{member.name}: resolves outside the bag folder."])
-            if member.is_dir:
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if kind == "tar":
-                source = archive.extractfile(member.source)
-            else:
-                source = archive.open(member.source)
-            if source is None:
-                raise BagRefused([f"{member.name}: cannot be read from the archive."])
-            # "xb": never overwrite, never follow anything already there.
-            with source, open(target, "xb") as out:
-                _copy_counted(source, out, member.size, member.name)
+    try:
+        with opener as archive:
+            for member in members:
+                target = (dest / member.name).resolve()
+                if dest not in target.parents:
+                    raise BagRefused([f"{member.name}: resolves outside the bag folder."])
+                if member.is_dir:
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if kind == "tar":
+                    source = archive.extractfile(member.source)
+                else:
+                    source = archive.open(member.source)
+                if source is None:
+                    raise BagRefused([f"{member.name}: cannot be read from the archive."])
+                # "xb": never overwrite, never follow anything already there.
+                with source, open(target, "xb") as out:
+                    written += _copy_counted(source, out, member.size, member.name)
+                if written > declared:
+                    raise BagRefused(["The archive holds more bytes than its members declare."])
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise BagRefused(
+            [f"The {kind} archive is corrupt or its headers lie about the data: {exc}"]
+        ) from exc
+    return written
 
 
 # --- step 3: check the bag ------------------------------------------------------------------
@@ -383,15 +458,13 @@ def bag_opened(path: Path | str, limits: BagLimits | None = None) -> Iterator[Op
     limits = limits or BagLimits.from_settings()
     kind, members = archive_members(Path(path), limits)
     prefix = _bag_prefix(members)
-    workdir = Path(tempfile.mkdtemp(prefix="atelier-bag-"))
-    try:
-        extract_dir = workdir / "x"
+    # Removed on success, refusal and any error alike.
+    with tempfile.TemporaryDirectory(prefix="atelier-bag-", dir=bag_temp_dir()) as workdir:
+        extract_dir = Path(workdir) / "x"
         extract_dir.mkdir()
         extract_members(Path(path), kind, members, extract_dir)
         root = extract_dir / prefix if prefix else extract_dir
         yield bag_check_folder(root)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def bag_validate(path: Path | str, limits: BagLimits | None = None) -> BagReport:
@@ -411,18 +484,38 @@ def bag_validate(path: Path | str, limits: BagLimits | None = None) -> BagReport
         return BagReport(valid=False, problems=exc.problems)
 
 
-def upload_to_temp(upload, limits: BagLimits | None = None) -> Path:
-    """Write an uploaded file to a temporary path (caller deletes it); refuse oversized ones."""
+def upload_too_large(content_length: str | int | None, limits: BagLimits | None = None) -> str:
+    """The refusal for a request body over the bag upload limit ('' when it fits).
+
+    Checked against the request's Content-Length before Django reads (and spools) the body.
+    """
     limits = limits or BagLimits.from_settings()
-    if getattr(upload, "size", 0) and upload.size > limits.max_total_bytes:
-        raise BagRefused(
-            [f"The upload is {upload.size} bytes, over the limit of {limits.max_total_bytes}."]
+    try:
+        length = int(content_length or 0)
+    except (TypeError, ValueError):
+        return "The request has an unreadable Content-Length."
+    if length > limits.max_upload_bytes:
+        return (
+            f"The upload is {length} bytes, over the limit of {limits.max_upload_bytes} for a "
+            "bag (ATELIER_BAG_MAX_UPLOAD_BYTES); nothing was stored."
         )
-    handle, name = tempfile.mkstemp(prefix="atelier-upload-", suffix=".bag")
-    with os.fdopen(handle, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    return Path(name)
+    return ""
+
+
+@contextmanager
+def upload_saved(upload, limits: BagLimits | None = None) -> Iterator[Path]:
+    """The uploaded bag as a file in a temporary folder, removed afterwards whatever happens."""
+    limits = limits or BagLimits.from_settings()
+    if getattr(upload, "size", 0) and upload.size > limits.max_upload_bytes:
+        raise BagRefused(
+            [f"The upload is {upload.size} bytes, over the limit of {limits.max_upload_bytes}."]
+        )
+    with tempfile.TemporaryDirectory(prefix="atelier-upload-", dir=bag_temp_dir()) as folder:
+        path = Path(folder) / "upload.bag"
+        with open(path, "wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        yield path
 
 
 __all__ = [
@@ -432,6 +525,8 @@ __all__ = [
     "OpenedBag",
     "bag_check_folder",
     "bag_opened",
+    "bag_temp_dir",
     "bag_validate",
-    "upload_to_temp",
+    "upload_saved",
+    "upload_too_large",
 ]

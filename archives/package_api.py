@@ -10,6 +10,8 @@ GET  /api/v1/archives/bags/<id>/               export status (job, archive sha25
 GET  /api/v1/archives/bags/<id>/download/      the tar or zip
 POST /api/v1/archives/bags/validate/           multipart "file": 200 report | 400 problems
 POST /api/v1/archives/bags/import/             multipart "file": 201 summary | 400 problems
+
+The two uploads answer 413 when the request is larger than ATELIER_BAG_MAX_UPLOAD_BYTES.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,7 +28,7 @@ from rest_framework.views import APIView
 from archives.accounts import is_archivist
 from archives.bagit_export import SCOPES, bag_export_enqueue
 from archives.bagit_import import bag_import
-from archives.bagit_validate import BagRefused, bag_validate, upload_to_temp
+from archives.bagit_validate import BagRefused, bag_validate, upload_saved, upload_too_large
 from archives.fixity import fixity_enqueue, fixity_problems
 from archives.models import BagExport, FixityEvent
 from archives.services import stored_file_open
@@ -176,51 +179,56 @@ def bag_download_response(export: BagExport) -> FileResponse:
     return response
 
 
-def _uploaded(request):
-    upload = request.FILES.get("file")
-    if upload is None:
-        raise BagRefused(["Upload the bag as a tar or zip file in the form field 'file'."])
-    return upload_to_temp(upload)
+class UploadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "upload_too_large"
 
 
-class BagValidateView(APIView):
+class BagUploadView(APIView):
+    """A bag upload: refused by its Content-Length before the body is read or spooled."""
+
     permission_classes = [IsArchivist]
     parser_classes = [MultiPartParser, FormParser]
     serializer_class = BagUploadSerializer
 
+    def initial(self, request, *args, **kwargs):
+        # Before authentication: session auth's CSRF check would parse the whole body.
+        problem = upload_too_large(request.META.get("CONTENT_LENGTH"))
+        if problem:
+            raise UploadTooLarge(problem)
+        super().initial(request, *args, **kwargs)
+
+    def refused(self, key: str, exc: BagRefused) -> Response:
+        return Response({key: False, "problems": exc.problems}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _upload(request):
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise BagRefused(["Upload the bag as a tar or zip file in the form field 'file'."])
+    return upload_saved(upload)
+
+
+class BagValidateView(BagUploadView):
     def post(self, request):
         try:
-            path = _uploaded(request)
+            with _upload(request) as path:
+                report = bag_validate(path)
         except BagRefused as exc:
-            return Response(
-                {"valid": False, "problems": exc.problems}, status=status.HTTP_400_BAD_REQUEST
-            )
-        try:
-            report = bag_validate(path)
-        finally:
-            path.unlink(missing_ok=True)
+            return self.refused("valid", exc)
         return Response(
             report.as_dict(),
             status=status.HTTP_200_OK if report.valid else status.HTTP_400_BAD_REQUEST,
         )
 
 
-class BagImportView(APIView):
-    permission_classes = [IsArchivist]
-    parser_classes = [MultiPartParser, FormParser]
-    serializer_class = BagUploadSerializer
-
+class BagImportView(BagUploadView):
     def post(self, request):
         try:
-            path = _uploaded(request)
-            try:
+            with _upload(request) as path:
                 done = bag_import(path=path, user=request.user)
-            finally:
-                path.unlink(missing_ok=True)
         except BagRefused as exc:
-            return Response(
-                {"imported": False, "problems": exc.problems}, status=status.HTTP_400_BAD_REQUEST
-            )
+            return self.refused("imported", exc)
         return Response(
             {
                 "imported": True,

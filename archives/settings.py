@@ -226,6 +226,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("ATELIER_MAX_REQUEST_BYTES", 10
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 ATELIER_MAX_IMAGE_BYTES = int(os.environ.get("ATELIER_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
 ATELIER_MAX_IMAGE_PIXELS = int(os.environ.get("ATELIER_MAX_IMAGE_PIXELS", 64_000_000))
+# Bags offered for validation or import (archives/bagit_validate.py, docs/deploy.md "Bags"):
+# checked from the archive's member list before anything is extracted. A real training-run
+# bag is hundreds of MB; PNG and safetensors hardly compress, so 200:1 is only reached by a bomb.
+ATELIER_BAG_MAX_UPLOAD_BYTES = int(os.environ.get("ATELIER_BAG_MAX_UPLOAD_BYTES", 8 * 1024**3))
+ATELIER_BAG_MAX_BYTES = int(os.environ.get("ATELIER_BAG_MAX_BYTES", 8 * 1024**3))  # unpacked
+ATELIER_BAG_MAX_FILE_BYTES = int(os.environ.get("ATELIER_BAG_MAX_FILE_BYTES", 4 * 1024**3))
+ATELIER_BAG_MAX_MEMBERS = int(os.environ.get("ATELIER_BAG_MAX_MEMBERS", 100_000))
+ATELIER_BAG_MAX_RATIO = float(os.environ.get("ATELIER_BAG_MAX_RATIO", 200))  # unpacked:packed
+ATELIER_BAG_TEMP_DIR = os.environ.get("ATELIER_BAG_TEMP_DIR") or None  # None: system temp
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"

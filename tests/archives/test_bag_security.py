@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
+import struct
+import sys
 import tarfile
+import tempfile
+import zipfile
 from pathlib import Path
 
 import bagit
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
+from django.test import Client
 
 from archives.bagit_export import (
     FILE_LABEL,
@@ -292,3 +299,276 @@ def _closure_labels(spec) -> set[str]:
 def test_every_model_an_export_writes_is_on_its_scopes_import_list(scope):
     assert _closure_labels(SCOPES[scope]) <= IMPORTABLE[scope]
     assert not {label.partition(".")[0] for label in IMPORTABLE[scope]} & NEVER_IMPORTED_APPS
+
+
+# --- archives checked before they touch the disk ------------------------------------------------
+
+
+class DiskWrites:
+    """Files and folders created under ``folder`` while active, from Python's audit events.
+
+    Every ``open`` for writing (builtin ``open`` and ``os.open``, which ``tempfile`` uses) and
+    every ``os.mkdir`` raises an audit event, so this sees extraction without replacing it.
+    """
+
+    active: DiskWrites | None = None
+    _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+    def __init__(self, folder: Path):
+        self.folder, self.created = str(folder), []
+
+    def __enter__(self) -> DiskWrites:
+        DiskWrites.active = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        DiskWrites.active = None
+
+    @staticmethod
+    def hook(event: str, args: tuple) -> None:
+        watch = DiskWrites.active
+        if watch is None or event not in ("open", "os.mkdir"):
+            return
+        path = args[0]
+        if not isinstance(path, str | Path) or not str(path).startswith(watch.folder):
+            return
+        if event == "open":
+            mode, flags = args[1], args[2]
+            writing = any(c in mode for c in "wxa+") if mode else flags & DiskWrites._WRITE_FLAGS
+            if not writing:
+                return
+        watch.created.append(os.path.relpath(str(path), watch.folder))
+
+    def extracted(self) -> list[str]:
+        """What was written besides the upload itself (``atelier-upload-*/upload.bag``)."""
+        return [p for p in self.created if not p.startswith("atelier-upload-")]
+
+
+sys.addaudithook(DiskWrites.hook)  # audit hooks stay for the process; inactive outside tests
+
+
+@pytest.fixture
+def temp_dir(tmp_path, monkeypatch) -> Path:
+    """Every temporary file and folder (uploads, extracted bags) goes to a folder of the test."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def bag_members(folder: Path) -> dict[str, bytes]:
+    return {
+        f"{folder.name}/{p.relative_to(folder).as_posix()}": p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def small_bag(tmp_path: Path, **payload: bytes) -> Path:
+    folder = tmp_path / "smallbag"
+    (folder).mkdir()
+    for name, data in (payload or {"a.txt": b"alpha\n"}).items():
+        (folder / name).write_bytes(data)
+    bagit.make_bag(str(folder), {"Source-Organization": "Test"}, checksums=["sha256"])
+    return folder
+
+
+def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression, compresslevel=9) as packed:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = (stat.S_IFREG | 0o644) << 16  # a regular file, as zip(1) writes
+            packed.writestr(info, data, compress_type=compression)
+    return buffer.getvalue()
+
+
+def declare_size(data: bytes, member: str, size: int) -> bytes:
+    """The zip with ``member``'s uncompressed size rewritten in both of its headers."""
+    out = bytearray(data)
+    encoded = member.encode()
+    local = out.index(b"PK\x03\x04" + out[4:4])  # first local header
+    while True:
+        name_len = struct.unpack_from("<H", out, local + 26)[0]
+        if out[local + 30 : local + 30 + name_len] == encoded:
+            struct.pack_into("<I", out, local + 22, size)
+            break
+        local = out.index(b"PK\x03\x04", local + 4)
+    central = out.index(b"PK\x01\x02")
+    while True:
+        name_len = struct.unpack_from("<H", out, central + 28)[0]
+        if out[central + 46 : central + 46 + name_len] == encoded:
+            struct.pack_into("<I", out, central + 24, size)
+            return bytes(out)
+        central = out.index(b"PK\x01\x02", central + 4)
+
+
+def post_bag(client, url: str, name: str, data: bytes):
+    upload = io.BytesIO(data)
+    upload.name = name
+    return client.post(url, {"file": upload})
+
+
+@pytest.mark.django_db
+def test_a_zip_bomb_is_refused_before_anything_is_extracted(client, tmp_path, temp_dir):
+    client.force_login(make_archivist("arch"))
+    members = bag_members(small_bag(tmp_path))
+    # 64 MB of zeros packs to about 64 KB: a ratio of ~1000:1, within every size limit.
+    bomb = zip_bytes({**members, "smallbag/data/zeros.bin": bytes(64 * 1024 * 1024)})
+    assert len(bomb) < 200_000
+    for url in (VALIDATE, IMPORT):
+        with DiskWrites(temp_dir) as writes:
+            response = post_bag(client, url, "bomb.zip", bomb)
+        assert response.status_code == 400
+        problems = "\n".join(response.json()["problems"])
+        assert "compression ratio over the limit of 200:1" in problems
+        assert "nothing was extracted" in problems
+        assert writes.extracted() == []
+        assert list(temp_dir.iterdir()) == []
+    assert not BagImport.objects.exists() and not StoredFile.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_small_zip_declaring_gigabytes_is_refused_unread(client, tmp_path, temp_dir):
+    """The issue's case: 1.5 GiB declared in the zip's headers by a small file."""
+    client.force_login(make_archivist("arch"))
+    members = bag_members(small_bag(tmp_path, **{"big.bin": os.urandom(4096)}))
+    liar = declare_size(zip_bytes(members), "smallbag/data/big.bin", 3 * 1024**3 // 2)
+    with DiskWrites(temp_dir) as writes:
+        response = post_bag(client, VALIDATE, "declares.zip", liar)
+    assert response.status_code == 400
+    assert "compression ratio over the limit" in "\n".join(response.json()["problems"])
+    assert writes.extracted() == [] and list(temp_dir.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_size_limits_come_from_settings(client, tmp_path, temp_dir, settings):
+    client.force_login(make_archivist("arch"))
+    # Hex digits pack about 2:1: a 300 KB payload in a zip of about 160 KB.
+    members = bag_members(small_bag(tmp_path, **{"noise.txt": os.urandom(150_000).hex().encode()}))
+    packed = zip_bytes(members)
+    assert len(packed) < 200_000
+    settings.ATELIER_BAG_MAX_BYTES = 200_000
+    with DiskWrites(temp_dir) as writes:
+        response = post_bag(client, VALIDATE, "big.zip", packed)
+    assert response.status_code == 400
+    assert "more than 200000 bytes unpacked in total" in "\n".join(response.json()["problems"])
+    assert writes.extracted() == []
+    settings.ATELIER_BAG_MAX_BYTES = 10**9
+    settings.ATELIER_BAG_MAX_FILE_BYTES = 100_000
+    response = post_bag(client, VALIDATE, "big.zip", packed)
+    assert "over the limit of 100000 per file" in "\n".join(response.json()["problems"])
+    settings.ATELIER_BAG_MAX_FILE_BYTES = 10**9
+    assert post_bag(client, VALIDATE, "big.zip", packed).json()["valid"] is True
+    assert list(temp_dir.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_a_zip_whose_header_understates_a_member_is_refused(client, tmp_path, temp_dir):
+    client.force_login(make_archivist("arch"))
+    members = bag_members(small_bag(tmp_path, **{"text.txt": b"lorem ipsum " * 5000}))
+    liar = declare_size(zip_bytes(members), "smallbag/data/text.txt", 100)
+    for url in (VALIDATE, IMPORT):
+        response = post_bag(client, url, "understates.zip", liar)
+        assert response.status_code == 400
+        assert "headers lie about the data" in "\n".join(response.json()["problems"])
+    assert list(temp_dir.iterdir()) == []
+    assert not StoredFile.objects.exists()
+
+
+def sparse_header(name: str, stored: int, real: int) -> bytes:
+    """A GNU sparse member's header: ``stored`` bytes in the archive that unpack to ``real``."""
+    buf = bytearray(tarfile.TarInfo(name).tobuf(tarfile.GNU_FORMAT))
+    buf[124:136] = b"%011o\0" % stored  # size: what the archive holds
+    buf[156:157] = tarfile.GNUTYPE_SPARSE
+    buf[386:398] = b"%011o\0" % (real - stored)  # one data run at the end of the file
+    buf[398:410] = b"%011o\0" % stored
+    buf[483:495] = b"%011o\0" % real  # realsize: what it unpacks to
+    buf[148:156] = b" " * 8
+    buf[148:155] = b"%06o\0" % sum(buf[:512])
+    return bytes(buf[:512])
+
+
+@pytest.mark.django_db
+def test_a_tar_member_declaring_far_more_than_it_holds_is_refused(client, tmp_path, temp_dir):
+    client.force_login(make_archivist("arch"))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as packed:
+        for name, data in bag_members(small_bag(tmp_path)).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            packed.addfile(info, io.BytesIO(data))
+    plain = buffer.getvalue().rstrip(b"\0")
+    plain += b"\0" * (-len(plain) % 512)
+    # 512 bytes in the archive that a sparse header says unpack to 256 MB (of zeros).
+    sparse = sparse_header("smallbag/data/holes.bin", 512, 256 * 1024 * 1024) + b"z" * 512
+    hostile = plain + sparse + b"\0" * 1024
+    with tarfile.open(fileobj=io.BytesIO(hostile)) as check:
+        assert check.getmember("smallbag/data/holes.bin").size == 256 * 1024 * 1024
+    for url in (VALIDATE, IMPORT):
+        with DiskWrites(temp_dir) as writes:
+            response = post_bag(client, url, "sparse.tar", hostile)
+        assert response.status_code == 400
+        assert "sparse files are not allowed" in "\n".join(response.json()["problems"])
+        assert writes.extracted() == []
+    assert list(temp_dir.iterdir()) == [] and not StoredFile.objects.exists()
+
+    # A header that promises more bytes than the archive holds (cut short): refused too.
+    last = plain.rindex(b"smallbag/data/a.txt")
+    short = plain[: last + 512] + b"al"
+    response = post_bag(client, IMPORT, "short.tar", short)
+    assert response.status_code == 400
+    assert "unexpected end of data" in "\n".join(response.json()["problems"])
+    assert list(temp_dir.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_bags_are_unpacked_in_the_configured_folder_and_it_is_emptied(
+    client, tmp_path, temp_dir, settings
+):
+    bag = exported(tmp_path)
+    client.force_login(make_archivist("arch"))
+    work = tmp_path / "bag-work"  # e.g. a large volume for 8 GiB bags
+    work.mkdir()
+    settings.ATELIER_BAG_TEMP_DIR = str(work)
+    with DiskWrites(work) as writes:
+        assert client.post(VALIDATE, {"file": upload_of(bag)}).json()["valid"] is True
+        assert client.post(IMPORT, {"file": upload_of(bag)}).status_code == 201
+        # The same bag again conflicts (its collection exists): refused after extraction.
+        assert client.post(IMPORT, {"file": upload_of(bag)}).status_code == 400
+        assert client.post("/archives/import/", {"file": upload_of(bag)}).status_code == 400
+        broken = bag.read_bytes()[:-3000]  # cut inside the last member
+        assert post_bag(client, VALIDATE, "broken.tar", broken).status_code == 400
+    assert any(p.startswith("atelier-bag-") for p in writes.created)  # extracted there
+    assert any(p.startswith("atelier-upload-") for p in writes.created)
+    assert list(work.iterdir()) == []
+    assert list(temp_dir.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_bag_uploads_over_the_request_limit_are_refused_unread(
+    client, tmp_path, temp_dir, settings
+):
+    bag = exported(tmp_path)
+    client.force_login(make_archivist("arch"))
+    settings.ATELIER_BAG_MAX_UPLOAD_BYTES = 1000
+    with DiskWrites(temp_dir) as writes:
+        for url in (VALIDATE, IMPORT):
+            response = client.post(url, {"file": upload_of(bag)})
+            assert response.status_code == 413
+            assert "over the limit of 1000 for a bag" in response.json()["detail"]
+        for page in ("/archives/validate/", "/archives/import/"):
+            response = client.post(page, {"file": upload_of(bag)})
+            assert response.status_code == 413
+            assert b"over the limit of 1000" in response.content
+    assert writes.created == []
+    assert not BagImport.objects.exists() and not Collection.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_upload_pages_still_check_csrf(tmp_path):
+    bag = exported(tmp_path)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_archivist("arch"))
+    assert client.post("/archives/import/", {"file": upload_of(bag)}).status_code == 403
+    assert not BagImport.objects.exists()
