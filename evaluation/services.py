@@ -157,6 +157,17 @@ def _assign(
     Assignment.objects.bulk_create(rows)
 
 
+def _lock_images(image_ids) -> list[int]:
+    """Row-lock these generated images (waiting for approvals being written) and return their
+    ids; read them with a new query after this (under READ COMMITTED it sees those writes)."""
+    return list(
+        GeneratedImage.objects.select_for_update()
+        .filter(pk__in=image_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _refuse_public(image_ids: Iterable[int]) -> None:
     public = sorted(image_ids)
     if public:
@@ -214,10 +225,9 @@ def study_create(
     with atomic_with_files():
         # Re-check under row locks: an approval running now either finished (seen here) or
         # waits and then sees this study's items (generated_image_approve re-checks too).
+        ids = _lock_images([g.pk for g in generated])
         _refuse_public(
-            GeneratedImage.objects.select_for_update()
-            .filter(pk__in=[g.pk for g in generated], approved=True)
-            .values_list("pk", flat=True)
+            GeneratedImage.objects.filter(pk__in=ids, approved=True).values_list("pk", flat=True)
         )
         study = Study(
             title=title,
@@ -294,14 +304,11 @@ def study_reopen(*, study: Study) -> list[GeneratedImage]:
         locked.status = Study.Status.OPEN
         locked.closed_at = None
         _save(locked)
-        # Locking the images after the study is open: an approval waiting on the same rows
-        # re-checks open studies under its lock and sees this one (generated_image_approve).
-        withdrawn = list(
-            GeneratedImage.objects.select_for_update()
-            .filter(pk__in=locked.items.filter(generated__isnull=False).values("generated_id"))
-            .filter(approved=True)
-            .order_by("pk")
-        )
+        # Lock every image of the study (not only approved ones: a row an approval is writing
+        # now would not match "approved" yet), then read them again. An approval either
+        # finished first (read here and withdrawn) or waits and sees this study open.
+        ids = _lock_images(locked.items.filter(generated__isnull=False).values("generated_id"))
+        withdrawn = list(GeneratedImage.objects.filter(pk__in=ids, approved=True).order_by("pk"))
         for image in withdrawn:
             image.approved, image.approved_by, image.approved_at = False, None, None
             image.save(update_fields=["approved", "approved_by", "approved_at"])

@@ -222,7 +222,7 @@ def test_an_approval_racing_a_reopening_never_leaves_an_approved_image_in_an_ope
 
     generated_image_approve(image=image, approved=False)  # memorisation check done once
     outcomes = []
-    for _ in range(6):
+    for _ in range(12):
         services.study_close(study=study)
         barrier = threading.Barrier(2)
 
