@@ -151,6 +151,11 @@ class ImageSerializer(ImageBriefSerializer):
             "type": "object",
             "properties": {
                 "filename": {"type": "string"},
+                "url": {
+                    "type": "string",
+                    "description": "Download (/files/<token>): anyone where the item is "
+                    "published and its rights allow, otherwise curators; 404 for others.",
+                },
                 "sha256": {"type": "string"},
                 "size": {"type": "integer"},
                 "content_type": {"type": "string"},
@@ -159,9 +164,14 @@ class ImageSerializer(ImageBriefSerializer):
             },
         }
     )
+    def _absolute(self, url: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
     def get_original(self, obj: ItemImage) -> dict:
         return {
             "filename": obj.original_filename,
+            "url": self._absolute(obj.original.url),
             "sha256": obj.original.sha256,
             "size": obj.original.size,
             "content_type": obj.original.content_type,

@@ -324,3 +324,13 @@ def test_rq_dashboard_is_for_superusers_only(files):
     assert curator.get("/admin/rq/stats.json").status_code == 403
     assert client_for(users["superuser"]).get("/admin/rq/").status_code == 200
     assert client_for(users["superuser"]).get("/admin/rq/stats.json").status_code == 200
+
+
+def test_the_catalogue_api_links_originals_that_rights_allow_anyone_to_download(files, client):
+    cc = ItemImage.objects.get(item__accession_number="PUB-CC")
+    closed = ItemImage.objects.get(item__accession_number="PUB-INC")
+    for image, status in ((cc, 200), (closed, 404)):
+        original = client.get(f"/api/v1/images/{image.pk}/").json()["original"]
+        assert urlsplit(original["url"]).path == f"/files/{image.original.token}"
+        assert image.original.name not in str(original)
+        assert client.get(urlsplit(original["url"]).path).status_code == status
