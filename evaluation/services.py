@@ -214,7 +214,7 @@ def study_create(
         )
     seed = secrets.randbits(48) if seed is None else seed
     rng = random.Random(seed)
-    # Serve every image at the generated images' most common size.
+    # Serve every image (generated and reference) at the generated images' most common size.
     sizes = defaultdict(int)
     for g in generated:
         sizes[(g.width, g.height)] += 1
@@ -248,7 +248,8 @@ def study_create(
             text = shown_prompt(image)
             key = _group_key(text)
             text = prompts_by_group.setdefault(key, text)  # one wording per group
-            blind, width, height = _blind_copy(stored_file_read(image.file))
+            # At the common frame too: a size of its own would tell its condition apart.
+            blind, width, height = _blind_copy(stored_file_read(image.file), frame)
             item = StudyItem(
                 study=study,
                 kind=StudyItem.Kind.GENERATED,

@@ -13,7 +13,9 @@ import uuid
 import pytest
 from PIL import Image
 
+from archives.services import stored_file_save
 from evaluation.models import Assignment, StudyItem
+from tests.evaluation.conftest import png_bytes, texture
 from tests.evaluation.test_studies import client_for, make_study, png_chunks
 
 pytestmark = pytest.mark.django_db
@@ -79,3 +81,16 @@ def test_an_expert_not_assigned_gets_404_for_every_blind_copy_and_every_original
     assert (
         insider.get(world.request.training_run.dataset.examples.first().crop.url).status_code == 404
     )
+
+
+def test_a_generated_image_of_another_size_is_served_at_the_studys_size(world):
+    odd = world.by_condition("lora")[0]  # as if this LoRA had been run at another resolution
+    odd.file = stored_file_save(name="generation/odd-lora.png", content=png_bytes(texture(1, 48)))
+    odd.width = odd.height = 48
+    odd.save()
+    study = make_study(world, world.experts[:1])
+    c = client_for(world.experts[0])
+    for item in StudyItem.objects.filter(study=study).select_related("blind"):
+        _, body = served(c, item.blind.url)
+        with Image.open(io.BytesIO(body)) as image:
+            assert image.size == (32, 32) == (item.width, item.height), item.condition
