@@ -7,6 +7,13 @@ AdamW, batch 4; each side runs in its own subprocess so RSS peaks don't mix; the
 alternate for ``--rounds`` rounds and the medians are compared.
 
     python bench/bench_training.py --steps 60 --size 64 --rounds 3
+
+``--sd15``: the same comparison on SD 1.5's real architecture (U-Net 860 M, CLIP ViT-L/14,
+VAE; random weights built from its configs, nothing downloaded, saved once as fp16), then
+train_lora alone with each preset's LoRA settings (atlas-000: U-Net attention, AdamW;
+gazetteer-001: cross-attention + text encoder, AdamW 8-bit, text encoder every step):
+
+    python bench/bench_training.py --sd15 --size 256 --batch 1 --steps 3 --rounds 1 --threads 2
 """
 
 from __future__ import annotations
@@ -91,21 +98,24 @@ def run_reference(base: Path, steps: int, size: int, batch: int) -> dict:
     return {"seconds_per_step": seconds / steps, "peak_rss": peak.peak_bytes}
 
 
-def run_ours(base: Path, steps: int, size: int, batch: int) -> dict:
-    from generation.diffusion.config import LoraTrainingConfig
+def run_ours(base: Path, steps: int, size: int, batch: int, preset: str = "") -> dict:
+    from generation.diffusion.config import LoraTrainingConfig, preset_config
     from generation.diffusion.memory import PeakMemory
     from generation.diffusion.train import train_lora
 
-    config = LoraTrainingConfig(
-        resolution=size,
-        rank=4,
-        alpha=4.0,
-        train_batch_size=batch,
-        max_steps=steps,
-        checkpoint_every_epochs=10_000,
-        cache_latents=True,
-        cache_text_embeddings=True,
-    )
+    common = {
+        "resolution": size,
+        "train_batch_size": batch,
+        "max_steps": steps,
+        "checkpoint_every_epochs": 10_000,
+        "validation_prompts": (),
+    }
+    if preset:  # the preset's LoRA, optimizer and caching; our size, batch and length
+        config = preset_config(preset, **common)
+    else:
+        config = LoraTrainingConfig(
+            rank=4, alpha=4.0, cache_latents=True, cache_text_embeddings=True, **common
+        )
     with PeakMemory("cpu") as peak, tempfile.TemporaryDirectory() as out:
         result = train_lora(config, examples(8, size), base_model=base, output_dir=out)
     return {
@@ -123,30 +133,45 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--side", choices=["reference", "ours"])
+    parser.add_argument("--preset", default="")
     parser.add_argument("--base")
+    parser.add_argument("--sd15", action="store_true", help="SD 1.5's architecture, random")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     if args.side:
-        runner = run_reference if args.side == "reference" else run_ours
-        print(json.dumps(runner(Path(args.base), args.steps, args.size, args.batch)))
+        if args.side == "reference":
+            result = run_reference(Path(args.base), args.steps, args.size, args.batch)
+        else:
+            result = run_ours(Path(args.base), args.steps, args.size, args.batch, args.preset)
+        print(json.dumps(result))
         return
-    from generation.diffusion.tiny import build_tiny_pipeline
 
+    def side(name: str, base: Path, preset: str = "") -> dict:
+        command = [sys.executable, __file__, "--side", name, "--base", str(base)]
+        command += ["--steps", str(args.steps), "--size", str(args.size), "--preset", preset]
+        command += ["--batch", str(args.batch), "--threads", str(args.threads)]
+        out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    presets: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "tiny"
-        build_tiny_pipeline(base, seed=0, sample_size=args.size)
+        base = Path(tmp) / "model"
+        if args.sd15:
+            build_sd15(base)
+        else:
+            from generation.diffusion.tiny import build_tiny_pipeline
+
+            build_tiny_pipeline(base, seed=0, sample_size=args.size)
         # Alternate the sides for several rounds: on a shared machine, load that comes and goes
         # then hits both alike, and the median of each side is what we compare.
         runs: dict[str, list[dict]] = {"reference": [], "ours": []}
         for _ in range(args.rounds):
-            for side in ("reference", "ours"):
-                command = [sys.executable, __file__, "--side", side, "--base", str(base)]
-                command += ["--steps", str(args.steps), "--size", str(args.size)]
-                command += ["--batch", str(args.batch), "--threads", str(args.threads)]
-                out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
-                runs[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            for name in ("reference", "ours"):
+                runs[name].append(side(name, base))
+        if args.sd15:
+            presets = {key: side("ours", base, key) for key in ("atlas-000", "gazetteer-001")}
 
     def median(side: str, key: str) -> float:
         return statistics.median(r[key] for r in runs[side])
@@ -154,8 +179,9 @@ def main() -> None:
     ref_step = median("reference", "seconds_per_step")
     ours_step = median("ours", "seconds_per_step")
     ref_rss, ours_rss = median("reference", "peak_rss"), median("ours", "peak_rss")
+    model = "SD 1.5 architecture (random weights)" if args.sd15 else "tiny SD model"
     print(
-        f"tiny SD model, {args.size} px, batch {args.batch}, {args.steps} steps, "
+        f"{model}, {args.size} px, batch {args.batch}, {args.steps} steps, "
         f"{args.threads} torch thread(s), {args.rounds} alternating rounds (medians)"
     )
     print(
@@ -176,6 +202,40 @@ def main() -> None:
         f"{ours_rss / ref_rss:.2f} (peak RSS); per round: "
         + ", ".join(f"{x:.2f}" for x in per_round)
     )
+    for key, result in presets.items():
+        print(
+            f"train_lora with {key}'s LoRA settings: {result['seconds_per_step']:.2f} s/step, "
+            f"peak RSS {result['peak_rss'] / 2**30:.2f} GiB "
+            f"(whole call {result['seconds_total']:.1f} s)"
+        )
+
+
+def build_sd15(folder: Path) -> None:
+    """SD 1.5's components from its configs, random weights, saved as an fp16 diffusers
+    folder (the loader upcasts to fp32); one component at a time keeps the peak low."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from generation.diffusion import pipeline as sd
+    from generation.diffusion.tokenizer import load_tokenizer
+
+    torch.manual_seed(0)
+    StableDiffusionPipeline(
+        unet=UNet2DConditionModel(**sd.SD15_UNET_CONFIG).half(),
+        vae=AutoencoderKL(**sd.SD15_VAE_CONFIG).half(),
+        text_encoder=CLIPTextModel(CLIPTextConfig(**sd.SD15_TEXT_ENCODER_CONFIG)).half(),
+        tokenizer=load_tokenizer(sd.TOKENIZER_DIR),
+        scheduler=DDIMScheduler.from_config(sd.SD15_SCHEDULER_CONFIG),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    ).save_pretrained(folder, safe_serialization=True)
 
 
 if __name__ == "__main__":
