@@ -212,7 +212,9 @@ _file_senders = {"django", "x-accel-redirect", "x-sendfile", "s3-signed"}
 if ATELIER_FILE_SENDER not in _file_senders:
     raise ImproperlyConfigured(f"ATELIER_FILE_SENDER must be one of {sorted(_file_senders)}")
 if (ATELIER_FILE_SENDER == "s3-signed") != (ATELIER_STORAGE == "s3"):
-    raise ImproperlyConfigured("ATELIER_FILE_SENDER=s3-signed goes with ATELIER_STORAGE=s3 only")
+    raise ImproperlyConfigured(
+        "ATELIER_FILE_SENDER=s3-signed is for ATELIER_STORAGE=s3, and S3 storage sends by s3-signed"
+    )
 if ATELIER_FILE_SENDER == "s3-signed" and not env_bool("AWS_QUERYSTRING_AUTH", True):
     raise ImproperlyConfigured("ATELIER_FILE_SENDER=s3-signed needs AWS_QUERYSTRING_AUTH=true")
 # nginx: the `internal` location that maps onto MEDIA_ROOT (docs/deploy.md).
