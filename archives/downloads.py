@@ -77,11 +77,7 @@ def file_is_public(stored: StoredFile) -> bool:
 
 
 def _content_type(stored: StoredFile) -> str:
-    return (
-        stored.content_type
-        or mimetypes.guess_type(stored.name)[0]
-        or "application/octet-stream"
-    )
+    return stored.content_type or mimetypes.guess_type(stored.name)[0] or "application/octet-stream"
 
 
 def stored_file_response(
