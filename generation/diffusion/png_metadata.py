@@ -1,7 +1,11 @@
 """Metadata inside generated PNGs: A1111 ``parameters`` text and a JSON provenance chunk.
 
 The ``parameters`` text chunk is the one AUTOMATIC1111's web UI writes and reads ("PNG info"),
-so ComfyUI, Civitai and A1111 show the prompt, seed and hashes of an Atelier image. The
+so ComfyUI, Civitai and A1111 show the prompt, seed and hashes of an Atelier image. Values are
+quoted as A1111's ``infotext_utils.quote`` does (JSON string when they hold ``,`` ``:`` or a
+newline; also ``"`` here, so a quote survives the round trip), and the LoRA is named so A1111
+finds the run's kohya file: ``<lora:STEM:scale>`` and ``Lora hashes: "STEM: HASH12"`` with the
+file's stem (its ``ss_output_name``) and the first 12 hex digits of its addnet hash. The
 ``atelier:provenance`` iTXt chunk holds what a museum needs on top: base model, LoRA sha256,
 passage and item ids, request id, software versions, and the AI-generated label.
 No Django here.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,14 +42,31 @@ class ImageParameters:
     height: int
     model_name: str
     model_sha256: str
-    lora_name: str = ""
-    lora_sha256: str = ""
+    lora_name: str = ""  # the kohya file's stem (= its ss_output_name)
+    lora_hash: str = ""  # its addnet hash (sha256 after the header); 12 hex digits are written
     lora_scale: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
 
 
 def _number(value: float) -> str:
     return f"{value:g}"
+
+
+def quote(value: str) -> str:
+    """A1111's infotext quoting: a value holding a separator becomes a JSON string."""
+    if not any(char in value for char in ',:\n"'):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def a1111_lora_reference(file_name: str, data: bytes) -> tuple[str, str]:
+    """(NAME, hash) by which A1111 finds a LoRA file: the file's stem and its addnet hash
+    (what kohya stores as ``sshs_model_hash``)."""
+    from pathlib import PurePosixPath
+
+    from generation.diffusion.lora_files import addnet_hash
+
+    return PurePosixPath(file_name).stem, addnet_hash(data)
 
 
 def a1111_parameters(p: ImageParameters) -> str:
@@ -66,9 +88,9 @@ def a1111_parameters(p: ImageParameters) -> str:
         ("Model", p.model_name),
     ]
     if p.lora_name:
-        pairs.append(("Lora hashes", f'"{p.lora_name}: {p.lora_sha256[:12]}"'))
+        pairs.append(("Lora hashes", f"{p.lora_name}: {p.lora_hash[:12]}"))
     pairs.extend(p.extra.items())
-    lines.append(", ".join(f"{key}: {value}" for key, value in pairs))
+    lines.append(", ".join(f"{key}: {quote(str(value))}" for key, value in pairs))
     return "\n".join(lines)
 
 
@@ -93,6 +115,19 @@ def read_png_metadata(data: bytes) -> tuple[str, dict[str, Any]]:
     return text.get(PARAMETERS_KEY, ""), provenance
 
 
+# A1111's ``infotext_utils.re_param``: a key, then a JSON-quoted value or text up to a comma.
+_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+
+
+def _unquote(value: str) -> str:
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 def parse_a1111_parameters(text: str) -> dict[str, str]:
     """The 'Key: value' pairs of a parameters text plus 'Prompt' and 'Negative prompt'."""
     lines = text.split("\n")
@@ -104,17 +139,6 @@ def parse_a1111_parameters(text: str) -> dict[str, str]:
     result["Prompt"] = "\n".join(prompt_lines)
     if negatives:
         result["Negative prompt"] = negatives[0][len("Negative prompt: ") :]
-    # Values may be quoted and contain commas ("Lora hashes").
-    key, value, in_quotes, buffer = "", "", False, ""
-    for char in settings_line + ",":
-        if char == '"':
-            in_quotes = not in_quotes
-            buffer += char
-        elif char == "," and not in_quotes:
-            if ":" in buffer:
-                key, value = buffer.split(":", 1)
-                result[key.strip()] = value.strip().strip('"')
-            buffer = ""
-        else:
-            buffer += char
+    for key, value in _PARAM.findall(settings_line):
+        result[key.strip()] = _unquote(value.strip())
     return result
