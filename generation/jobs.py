@@ -220,11 +220,15 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
             content=Path(result.files.diffusers_path).read_bytes(),
             content_type="application/octet-stream",
         )
-        run.lora_kohya = stored_file_save(
-            name=f"generation/runs/{run.pk}/lora/{_slug(run)}_kohya.safetensors",
-            content=Path(result.files.kohya_path).read_bytes(),
-            content_type="application/octet-stream",
-        )
+        if result.files.kohya_path:  # named by its ss_output_name: A1111's <lora:NAME:1>
+            kohya = Path(result.files.kohya_path)
+            run.lora_kohya = stored_file_save(
+                name=f"generation/runs/{run.pk}/lora/{kohya.name}",
+                content=kohya.read_bytes(),
+                content_type="application/octet-stream",
+            )
+        else:  # layers kohya cannot hold: no file, and the run page says why
+            metrics["kohya_note"] = result.files.kohya_note
         run.loss_log = [dict(p) for p in state["log"]]
         run.final_loss = result.final_loss
         run.peak_memory_bytes = int(result.peak_memory_bytes) or None
@@ -245,7 +249,7 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
         "final_loss": result.final_loss,
         "steps": result.global_step,
         "lora_sha256": run.lora_diffusers.sha256,
-        "kohya_sha256": run.lora_kohya.sha256,
+        "kohya_sha256": run.lora_kohya.sha256 if run.lora_kohya_id else "",
         "peak_memory_bytes": run.peak_memory_bytes,
     }
 
@@ -404,17 +408,25 @@ def _generate(job: Job, request: GenerationRequest) -> dict[str, Any]:
     from generation.diffusion import inference
     from generation.diffusion.png_metadata import (
         ImageParameters,
+        a1111_lora_reference,
         a1111_parameters,
         png_with_metadata,
     )
 
     base = inference.BaseSpec(path=request.base_model.path, kind=request.base_model.kind)
     lora = None
-    lora_name, lora_sha = "", ""
+    lora_name, lora_sha, lora_hash = "", "", ""
     if request.training_run is not None:
         stored = request.training_run.lora_diffusers
         lora = inference.LoraSpec(path=str(lora_local_path(stored)), sha256=stored.sha256)
-        lora_name, lora_sha = _slug(request.training_run), stored.sha256
+        lora_sha = stored.sha256
+        # PNG parameters point A1111 at the kohya file (its name and addnet hash); a run
+        # without one (see its kohya note) names the diffusers file's hash.
+        kohya = request.training_run.lora_kohya
+        lora_name, lora_hash = a1111_lora_reference(
+            kohya.name if kohya else f"{_slug(request.training_run)}.safetensors",
+            stored_file_read(kohya) if kohya else Path(lora.path).read_bytes(),
+        )
     render_settings = inference.RenderSettings(
         prompt=request.final_prompt,
         negative_prompt=request.negative_prompt,
@@ -468,7 +480,7 @@ def _generate(job: Job, request: GenerationRequest) -> dict[str, Any]:
                     model_name=request.base_model.name,
                     model_sha256=request.base_model.sha256,
                     lora_name=lora_name if with_lora else "",
-                    lora_sha256=lora_sha if with_lora else "",
+                    lora_hash=lora_hash if with_lora else "",
                     lora_scale=request.lora_scale,
                 )
             )

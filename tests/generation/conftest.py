@@ -109,13 +109,24 @@ def curator_client(curator) -> APIClient:
 
 @pytest.fixture
 def finished_run(db, base_model, frozen_dataset, tiny_lora_file):
-    """A succeeded training run whose LoRA is ``tiny_lora_file`` (stored with its sha256)."""
+    """A succeeded training run whose LoRA is ``tiny_lora_file`` (stored with its sha256), with
+    the same adapters as a kohya file ``tiny-lora.safetensors``."""
+    from diffusers.utils import convert_unet_state_dict_to_peft
+    from safetensors.torch import save
+
     from archives.services import stored_file_save
+    from generation.diffusion.lora_files import read_lora_file, to_kohya
     from generation.models import TrainingRun
 
     lora = stored_file_save(
         name="generation/tests/pytorch_lora_weights.safetensors",
         content=tiny_lora_file.read_bytes(),
+    )
+    tensors, _ = read_lora_file(tiny_lora_file)
+    peft = convert_unet_state_dict_to_peft({k.removeprefix("unet."): v for k, v in tensors.items()})
+    kohya = stored_file_save(
+        name="generation/tests/tiny-lora.safetensors",
+        content=save(to_kohya(peft, None, alpha=4.0), {"ss_output_name": "tiny-lora"}),
     )
     return TrainingRun.objects.create(
         name="tiny lora",
@@ -124,5 +135,6 @@ def finished_run(db, base_model, frozen_dataset, tiny_lora_file):
         settings={},
         status="succeeded",
         lora_diffusers=lora,
+        lora_kohya=kohya,
         trigger_token="[U]",
     )

@@ -60,7 +60,18 @@ def test_demo_workflow_through_the_apps_with_a_worker(start_worker, tmp_path):
     # --epochs replaces the demo's fixed step count: 2 epochs of 5 images at batch 2 = 6 steps.
     assert run.settings["max_steps"] is None
     assert max(p["step"] for p in run.loss_log) == 6
-    for stored in (run.lora_diffusers, run.lora_kohya):
+    # The demo LoRA ("unet_all") has time/add-embedding layers kohya files cannot hold: no
+    # kohya file, and a note the run page shows.
+    assert run.lora_kohya is None and "unet.add_embedding.proj" in run.metrics["kohya_note"]
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.utils.html import escape
+
+    page = Client()
+    page.force_login(get_user_model().objects.create_superuser("note-reader", password="x"))
+    html = page.get(f"/curator/generation/runs/{run.pk}/").content.decode()
+    assert escape(run.metrics["kohya_note"]) in html
+    for stored in (run.lora_diffusers,):
         path = tmp_path / stored.name.replace("/", "_")
         path.write_bytes(stored_file_read(stored))
         with safe_open(str(path), "pt") as f:

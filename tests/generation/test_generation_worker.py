@@ -101,7 +101,12 @@ def test_requests_make_tagged_pngs_pairs_and_repeatable_images(
     assert fields["Steps"] == "4" and fields["Sampler"] == "DDIM" and fields["CFG scale"] == "5"
     assert fields["Seed"] == "7" and fields["Size"] == "32x32"
     assert fields["Model hash"] == request.base_model.sha256[:10]
-    assert finished_run.lora_diffusers.sha256[:12] in fields["Lora hashes"]
+    # A1111 finds the run's kohya file by its stem and addnet hash (sha256 after the header).
+    kohya = stored_file_read(finished_run.lora_kohya)
+    stem = finished_run.lora_kohya.name.rsplit("/", 1)[-1].removesuffix(".safetensors")
+    addnet = hashlib.sha256(kohya[8 + int.from_bytes(kohya[:8], "little") :]).hexdigest()
+    assert fields["Lora hashes"] == f"{stem}: {addnet[:12]}"
+    assert fields["Prompt"].endswith(f"<lora:{stem}:1>")
     assert provenance["request_id"] == request.pk
     assert provenance["passage_id"] == passage.pk
     assert provenance["lora"]["sha256"] == finished_run.lora_diffusers.sha256
