@@ -13,6 +13,8 @@ from generation.diffusion.memory import (
     PeakMemory,
     check_fits,
     estimate_gpu_memory,
+    lora_parameters,
+    model_sizes,
     sd15_lora_parameters,
 )
 
@@ -56,7 +58,7 @@ def test_a_run_that_cannot_fit_is_refused_with_the_estimate_and_advice():
     ok, estimate, message = check_fits(heavy, 6)
     assert not ok and estimate > 6 * GIB
     assert f"about {estimate / GIB:.2f} GiB" in message
-    assert "more than the worker GPU's 6 GiB" in message
+    assert "more than 1.5x the worker GPU's 6 GiB" in message
     assert "mixed precision fp16" in message and "gradient checkpointing" in message
 
 
@@ -80,3 +82,52 @@ def test_peak_memory_sees_a_large_allocation():
         del block
     assert peak.kind == "cpu_rss_peak"
     assert peak.peak_increase_bytes >= 60 * 1024 * 1024
+
+
+@pytest.mark.parametrize("target", ["unet_cross_attention", "unet_and_text_encoder", "unet_all"])
+def test_the_estimate_is_for_the_registered_model_read_from_its_headers(tmp_path, target):
+    """The tiny model's sizes come from its safetensors headers and equal what peft adds to the
+    loaded model; its estimate is far from SD 1.5's."""
+    from peft import LoraConfig
+
+    from generation.diffusion.config import TEXT_ENCODER_MODULES
+    from generation.diffusion.tiny import build_tiny_pipeline
+
+    pipe = build_tiny_pipeline(tmp_path / "tiny", sample_size=32)
+    sizes = model_sizes(tmp_path / "tiny")
+    assert sizes.unet == sum(p.numel() for p in pipe.unet.parameters())
+    assert sizes.text_encoder == sum(p.numel() for p in pipe.text_encoder.parameters())
+    assert sizes.latent_scale == 2
+    config = LoraTrainingConfig(target=target, rank=4, resolution=32, cache_text_embeddings=False)
+    pipe.unet.add_adapter(LoraConfig(r=4, target_modules=config.unet_target_modules))
+    count = sum(p.numel() for n, p in pipe.unet.named_parameters() if "lora_" in n)
+    if config.trains_text_encoder:
+        pipe.text_encoder.add_adapter(LoraConfig(r=4, target_modules=list(TEXT_ENCODER_MODULES)))
+        count += sum(p.numel() for n, p in pipe.text_encoder.named_parameters() if "lora_" in n)
+    assert lora_parameters(config, sizes) == count
+
+    tiny = estimate_gpu_memory(config, sizes)
+    sd15 = estimate_gpu_memory(config)
+    assert tiny.weights < sd15.weights / 100 and tiny.lora_parameters < sd15.lora_parameters
+    assert tiny.total < sd15.total / 5  # what is left is the fixed CUDA workspace
+    assert "tiny, fp32 weights, batch 1 at 32 px" in tiny.describe()
+    assert "SD 1.5, fp32 weights" in sd15.describe()
+
+
+def test_the_single_file_fixture_is_sized_from_its_header():
+    from pathlib import Path
+
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "tiny-sd1.safetensors"
+    sizes = model_sizes(fixture)
+    assert 0 < sizes.unet < SD15_UNET_PARAMS / 100 and sizes.latent_scale == 8
+    assert estimate_gpu_memory(LoraTrainingConfig(), sizes).total < 2 * GIB
+
+
+def test_near_the_limit_the_estimate_warns_and_only_far_above_it_refuses():
+    config = LoraTrainingConfig(mixed_precision="fp16", cache_latents=True)
+    total = estimate_gpu_memory(config).total
+    ok, _, message = check_fits(config, total / GIB / 1.2)  # 20 % over the card
+    assert ok and message.startswith("Warning: this run may not fit")
+    assert "SD 1.5, fp16 weights, batch 1 at 512 px, gradient checkpointing off" in message
+    ok, _, message = check_fits(config, total / GIB / 2)  # twice the card
+    assert not ok and message.startswith("This run needs")
