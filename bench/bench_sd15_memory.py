@@ -5,6 +5,9 @@ batch 2 training step (cached latents and text embeddings, so only the U-Net run
     python bench/bench_sd15_memory.py            # CPU, float32, AdamW (run it once: minutes)
     python bench/bench_sd15_memory.py --cuda     # GPU: fp16 + gradient checkpointing +
                                                  # AdamW 8-bit + cached latents
+    python bench/bench_sd15_memory.py --cuda --precision bf16 --no-checkpointing --optimizer adamw
+                                                 # any one preset (bench/gpu_check_presets.sh
+                                                 # runs them all)
 
 The CPU figure is process RSS (sampled); the GPU figure is torch.cuda.max_memory_allocated,
 next to memory.estimate_gpu_memory's pre-flight estimate for the same settings.
@@ -41,7 +44,16 @@ def parameter_shares() -> None:
         )
 
 
-def training_step(device: str, lean: bool, rank: int, batch: int, size: int) -> None:
+def training_step(
+    device: str,
+    rank: int,
+    batch: int,
+    size: int,
+    *,
+    precision: str = "no",
+    checkpointing: bool = False,
+    optimizer_name: str = "adamw",
+) -> None:
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from peft import LoraConfig
 
@@ -49,7 +61,8 @@ def training_step(device: str, lean: bool, rank: int, batch: int, size: int) -> 
     from generation.diffusion.memory import GIB, PeakMemory, estimate_gpu_memory
     from generation.diffusion.pipeline import SD15_SCHEDULER_CONFIG, SD15_UNET_CONFIG
 
-    dtype = torch.float16 if lean else torch.float32
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
+    half = dtype != torch.float32
     torch.manual_seed(0)
     with PeakMemory(device) as peak:
         unet = UNet2DConditionModel(**SD15_UNET_CONFIG).to(device, dtype)
@@ -65,10 +78,11 @@ def training_step(device: str, lean: bool, rank: int, batch: int, size: int) -> 
         params = [p for p in unet.parameters() if p.requires_grad]
         for p in params:
             p.data = p.data.float()  # LoRA master weights in fp32, as the training loop
-        if lean:
+        if checkpointing:
+            unet.enable_gradient_checkpointing()
+        if optimizer_name == "adamw8bit":
             import bitsandbytes as bnb
 
-            unet.enable_gradient_checkpointing()
             optimizer = bnb.optim.AdamW8bit(params, lr=1e-4)
         else:
             optimizer = torch.optim.AdamW(params, lr=1e-4)
@@ -81,7 +95,7 @@ def training_step(device: str, lean: bool, rank: int, batch: int, size: int) -> 
         noise = torch.randn_like(latents)
         timesteps = torch.randint(0, 1000, (batch,), device=device)
         noisy = scheduler.add_noise(latents, noise, timesteps)
-        with torch.autocast("cuda", dtype=dtype, enabled=lean and device == "cuda"):
+        with torch.autocast("cuda", dtype=dtype, enabled=half and device == "cuda"):
             pred = unet(noisy.to(dtype), timesteps, hidden, return_dict=False)[0]
         loss = torch.nn.functional.mse_loss(pred.float(), noise)
         loss.backward()
@@ -90,7 +104,10 @@ def training_step(device: str, lean: bool, rank: int, batch: int, size: int) -> 
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-    settings = "fp16 + gradient checkpointing + AdamW 8-bit" if lean else "float32 + AdamW"
+    settings = (
+        f"{precision if half else 'float32'}, gradient checkpointing "
+        f"{'on' if checkpointing else 'off'}, {optimizer_name}"
+    )
     print(
         f"{device}: one {size} px batch {batch} step, rank {rank}, {settings}, cached latents: "
         f"{seconds:.1f} s; peak {peak.kind} {peak.peak_bytes / GIB:.2f} GiB "
@@ -100,9 +117,9 @@ def training_step(device: str, lean: bool, rank: int, batch: int, size: int) -> 
         resolution=size,
         train_batch_size=batch,
         rank=rank,
-        mixed_precision="fp16" if lean else "no",
-        gradient_checkpointing=lean,
-        optimizer="adamw8bit" if lean else "adamw",
+        mixed_precision=precision if half else "no",
+        gradient_checkpointing=checkpointing,
+        optimizer=optimizer_name,
         cache_latents=True,
     )
     estimate = estimate_gpu_memory(config)
@@ -110,6 +127,11 @@ def training_step(device: str, lean: bool, rank: int, batch: int, size: int) -> 
         f"pre-flight GPU estimate for these settings (SD 1.5 incl. VAE + text encoder): "
         f"{estimate.describe()}"
     )
+    if device == "cuda":  # the U-Net alone ran here: compare like with like
+        print(
+            f"measured/estimated (U-Net step vs whole-model estimate): "
+            f"{peak.peak_bytes / estimate.total:.2f}"
+        )
 
 
 def main() -> None:
@@ -119,14 +141,24 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--shares-only", action="store_true")
+    parser.add_argument("--precision", choices=["no", "fp16", "bf16"], default=None)
+    parser.add_argument("--no-checkpointing", action="store_true")
+    parser.add_argument("--optimizer", choices=["adamw", "adamw8bit"], default=None)
     args = parser.parse_args()
     parameter_shares()
     if args.shares_only:
         return
-    if args.cuda:
-        training_step("cuda", True, args.rank, args.batch, args.size)
-    else:
-        training_step("cpu", False, args.rank, args.batch, args.size)
+    # --cuda defaults to the lean preset (fp16, checkpointing, 8-bit Adam); CPU to float32 AdamW.
+    lean = args.cuda
+    training_step(
+        "cuda" if args.cuda else "cpu",
+        args.rank,
+        args.batch,
+        args.size,
+        precision=args.precision or ("fp16" if lean else "no"),
+        checkpointing=lean and not args.no_checkpointing,
+        optimizer_name=args.optimizer or ("adamw8bit" if lean else "adamw"),
+    )
 
 
 if __name__ == "__main__":
