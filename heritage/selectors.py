@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from heritage.models import (
     Collection,
@@ -42,6 +42,20 @@ def dataset_examples(
     return examples.order_by("image_id", "pk")
 
 
+def visible_items_q(prefix: str = "") -> Q:
+    """What anonymous users and non-curators may see of items: published, in a published
+    collection. ``prefix`` reaches an item through a relation (``"image__item__"``)."""
+    return Q(**{f"{prefix}published": True, f"{prefix}collection__published": True})
+
+
+def visible_item_list(*, user=None) -> QuerySet[HeritageItem]:
+    """The items ``user`` may see, without prefetches (for subqueries and related lists)."""
+    items = HeritageItem.objects.all()
+    if not user_is_curator(user):
+        items = items.filter(visible_items_q())
+    return items
+
+
 def collection_list(*, user=None) -> QuerySet[Collection]:
     collections = Collection.objects.all()
     if not user_is_curator(user):
@@ -68,7 +82,7 @@ def item_list(*, user=None, with_annotations: bool = True) -> QuerySet[HeritageI
         image_prefetch(with_annotations)
     )
     if not user_is_curator(user):
-        items = items.filter(published=True, collection__published=True)
+        items = items.filter(visible_items_q())
     return items
 
 
@@ -107,7 +121,7 @@ def image_list(*, user=None) -> QuerySet[ItemImage]:
         "item__collection", "original", "thumbnail", "display"
     ).prefetch_related(annotations_prefetch())
     if not user_is_curator(user):
-        images = images.filter(item__published=True, item__collection__published=True)
+        images = images.filter(visible_items_q("item__"))
     return images
 
 
@@ -116,24 +130,72 @@ def annotation_list(*, user=None) -> QuerySet[SemioticAnnotation]:
         "motifs"
     )
     if not user_is_curator(user):
-        annotations = annotations.filter(
-            image__item__published=True, image__item__collection__published=True
-        )
+        annotations = annotations.filter(visible_items_q("image__item__"))
     return annotations
 
 
 def passage_list(*, user=None) -> QuerySet[GazetteerPassage]:
-    passages = GazetteerPassage.objects.prefetch_related("items")
+    """Passages with their related items; others than curators see published passages and,
+    on them, only the items they may see (a passage must not name an unpublished item)."""
+    passages = GazetteerPassage.objects.prefetch_related(
+        Prefetch("items", queryset=visible_item_list(user=user).order_by("accession_number"))
+    )
     if not user_is_curator(user):
         passages = passages.filter(published=True)
     return passages
 
 
+def passages_with_item(
+    passages: QuerySet[GazetteerPassage], accession_number: str, *, user=None
+) -> QuerySet[GazetteerPassage]:
+    """Passages about the item, when ``user`` may see it; an unpublished item's accession
+    number gives the same empty answer as an unknown one."""
+    item_ids = visible_item_list(user=user).filter(accession_number=accession_number)
+    return passages.filter(items__in=item_ids).distinct()
+
+
 def dataset_list(*, user=None) -> QuerySet[TrainingDataset]:
+    """Curators see every dataset; others frozen ones, with counts of the examples they may
+    see (the examples list leaves out unpublished items' images)."""
     datasets = TrainingDataset.objects.all()
+    visible = Q()
     if not user_is_curator(user):
         datasets = datasets.filter(frozen=True)
-    return datasets
+        visible = visible_items_q("examples__image__item__")
+    return datasets.annotate(
+        train_count=Count("examples", filter=Q(examples__split="train") & visible),
+        validation_count=Count("examples", filter=Q(examples__split="validation") & visible),
+    )
+
+
+def dataset_visible_examples(
+    dataset: TrainingDataset, *, user=None, split: str | None = None
+) -> QuerySet[TrainingExample]:
+    examples = dataset_examples(dataset, split=split)
+    if not user_is_curator(user):
+        examples = examples.filter(visible_items_q("image__item__"))
+    return examples
+
+
+def dataset_selection_for(selection: dict, *, user=None) -> dict:
+    """A dataset's recorded selection as ``user`` may read it: accession numbers and
+    collection slugs of unpublished records are left out."""
+    if user_is_curator(user) or not isinstance(selection, dict):
+        return selection
+    shown = dict(selection)
+    if shown.get("items"):
+        shown["items"] = sorted(
+            visible_item_list(user=user)
+            .filter(accession_number__in=list(shown["items"]))
+            .values_list("accession_number", flat=True)
+        )
+    if shown.get("collections"):
+        shown["collections"] = sorted(
+            collection_list(user=user)
+            .filter(slug__in=list(shown["collections"]))
+            .values_list("slug", flat=True)
+        )
+    return shown
 
 
 def generated_companions(item: HeritageItem) -> list:

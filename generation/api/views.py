@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
@@ -216,15 +218,35 @@ class GenerationRequestViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
 
 
+class GeneratedImageFilter(django_filters.FilterSet):
+    """Ids as plain numbers on the visible images: an unknown or hidden id gives an empty page,
+    never ModelChoiceFilter's "Select a valid choice" (which tells them apart)."""
+
+    item = django_filters.NumberFilter(field_name="item_id")
+    passage = django_filters.NumberFilter(field_name="passage_id")
+    request = django_filters.NumberFilter(field_name="request_id")
+
+    class Meta:
+        model = GeneratedImage
+        fields = ["approved", "condition", "item", "passage", "request"]
+
+
 class GeneratedImageViewSet(viewsets.ReadOnlyModelViewSet):
     """AI-generated images. Visitors see the approved ones; curators see all; experts none."""
 
     serializer_class = s.GeneratedImageSerializer
     permission_classes = [NotAnExpert]
-    filterset_fields = ["approved", "condition", "item", "passage", "request"]
+    filterset_class = GeneratedImageFilter
 
     def get_queryset(self):
-        return selectors.generated_image_list(user=self.request.user)
+        images = selectors.generated_image_list(user=self.request.user)
+        if not selectors.user_is_curator(self.request.user):
+            # Visitors never see an image made for an unpublished item or passage (its id).
+            images = images.filter(
+                Q(item__isnull=True) | Q(item__published=True, item__collection__published=True),
+                Q(passage__isnull=True) | Q(passage__published=True),
+            )
+        return images
 
 
 class GeneratedImageApproveView(APIView):

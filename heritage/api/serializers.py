@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from heritage import selectors
 from heritage.models import (
     Collection,
     GazetteerPassage,
@@ -316,6 +317,15 @@ class DatasetSerializer(serializers.ModelSerializer):
 
     def get_examples_url(self, obj: TrainingDataset) -> str:
         return f"/api/v1/datasets/{obj.pk}/examples/"
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        # A frozen dataset is public; the accession numbers it was chosen by may not be.
+        data["selection"] = selectors.dataset_selection_for(
+            data["selection"], user=getattr(request, "user", None)
+        )
+        return data
 
 
 class DatasetCreateSerializer(serializers.Serializer):

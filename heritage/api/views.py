@@ -7,7 +7,7 @@ import re
 
 import django_filters
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.http import HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
@@ -270,7 +270,12 @@ class ImageFilter(django_filters.FilterSet):
         )
 
 
+# Filters never use ModelChoiceFilter: its "Select a valid choice" 400 would tell an unpublished
+# record from an unknown one. They narrow the visible queryset, so both give the same empty page.
+
+
 class AnnotationFilter(django_filters.FilterSet):
+    image = django_filters.NumberFilter(field_name="image_id", help_text="Image id.")
     item = django_filters.CharFilter(field_name="image__item__accession_number")
     collection = django_filters.CharFilter(field_name="image__item__collection__slug")
     category = django_filters.ChoiceFilter(choices=SemioticAnnotation.Category.choices)
@@ -297,9 +302,7 @@ class PassageFilter(django_filters.FilterSet):
         fields = ["item", "source_work", "section", "q"]
 
     def filter_item(self, queryset, name, value):
-        return queryset.filter(
-            pk__in=GazetteerPassage.objects.filter(items__accession_number=value).values("pk")
-        )
+        return selectors.passages_with_item(queryset, value, user=self.request.user)
 
     def filter_text(self, queryset, name, value):
         return queryset.filter(
@@ -613,10 +616,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalogue
     ordering = ["name", "-version"]
 
     def get_queryset(self):
-        return selectors.dataset_list(user=self.request.user).annotate(
-            train_count=Count("examples", filter=Q(examples__split="train")),
-            validation_count=Count("examples", filter=Q(examples__split="validation")),
-        )
+        return selectors.dataset_list(user=self.request.user)
 
     @extend_schema(request=s.DatasetCreateSerializer, responses={201: s.DatasetSerializer})
     def create(self, request):
@@ -635,11 +635,9 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalogue
     @action(detail=True, methods=["get"], serializer_class=s.ExampleSerializer)
     def examples(self, request, pk=None):
         dataset = self.get_object()
-        examples = selectors.dataset_examples(dataset, split=request.query_params.get("split"))
-        if not user_is_curator(request.user):
-            examples = examples.filter(
-                image__item__published=True, image__item__collection__published=True
-            )
+        examples = selectors.dataset_visible_examples(
+            dataset, user=request.user, split=request.query_params.get("split")
+        )
         page = self.paginate_queryset(examples)
         return self.get_paginated_response(s.ExampleSerializer(page, many=True).data)
 
