@@ -200,12 +200,19 @@ def training_config_resolve(
     return config
 
 
-def training_preflight(config: LoraTrainingConfig) -> int:
-    """Estimated GPU bytes; ValidationError when it cannot fit the target worker's GPU."""
-    from generation.diffusion.memory import check_fits
+def training_preflight(config: LoraTrainingConfig, base_model: BaseModel | None = None) -> int:
+    """Estimated GPU bytes for this base model; ValidationError only when the estimate clearly
+    exceeds the target worker's GPU (check_fits warns between 1x and its refuse factor)."""
+    from generation.diffusion.memory import check_fits, model_sizes
 
+    sizes = None
+    if base_model is not None:
+        try:  # safetensors headers only: cheap, and safe in the web process
+            sizes = model_sizes(base_model.path)
+        except (OSError, ValueError, KeyError):
+            sizes = None  # unreadable headers: fall back to SD 1.5's sizes (the larger guess)
     gpu_gib = float(settings.ATELIER_WORKER_GPU_GIB)
-    fits, estimate, message = check_fits(config, gpu_gib if gpu_gib > 0 else 1e9)
+    fits, estimate, message = check_fits(config, gpu_gib if gpu_gib > 0 else 1e9, sizes)
     if gpu_gib > 0 and not fits:
         raise ValidationError({"settings": [message]})
     return estimate
@@ -260,7 +267,7 @@ def training_run_create(
         if captions:
             settings["validation_prompts"] = captions
     config = training_config_resolve(dataset=dataset, preset=preset, settings_=settings)
-    estimate = training_preflight(config)
+    estimate = training_preflight(config, base_model)
     with transaction.atomic():
         run = TrainingRun(
             name=name or f"{dataset.name} v{dataset.version} · {preset or 'custom'}",
@@ -361,7 +368,7 @@ def sweep_create(
             config = training_config_resolve(
                 dataset=dataset, preset=preset, settings_={**(settings or {}), **cell}
             )
-            training_preflight(config)
+            training_preflight(config, base_model)
         except ValidationError as exc:
             for message in exc.messages:
                 errors.append(f"{_cell_label(cell)}: {message}")
