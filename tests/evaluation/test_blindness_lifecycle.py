@@ -176,6 +176,9 @@ def test_admin_reopens_through_the_service(world, curator):
 
 
 def test_experts_read_nothing_of_the_generation_app(world, curator):
+    publish(world)  # visitors see approved images of published items and passages only
+    world.passage.published = True
+    world.passage.save()
     study = make_study(world, world.experts)
     services.study_close(study=study)
     image = world.images[0]
