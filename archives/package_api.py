@@ -98,10 +98,28 @@ class BagUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The bag as a tar or zip archive.")
 
 
+class FailingFileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    sha256 = serializers.CharField()
+    last_fixity_at = serializers.DateTimeField(allow_null=True)
+
+
+class FixityReportSerializer(serializers.Serializer):
+    events = FixityEventSerializer(many=True, help_text="The last 20 runs, newest first.")
+    failing_files = serializers.IntegerField(help_text="Files whose last check failed.")
+    failing = FailingFileSerializer(many=True)
+
+
+class JobQueuedSerializer(serializers.Serializer):
+    job = serializers.UUIDField()
+    status = serializers.CharField()
+
+
 class FixityView(APIView):
     permission_classes = [IsArchivist]
     serializer_class = FixityEventSerializer
 
+    @extend_schema(responses=FixityReportSerializer, summary="Last fixity runs and failing files")
     def get(self, request):
         problems, count = fixity_problems()
         return Response(
@@ -115,6 +133,7 @@ class FixityView(APIView):
             }
         )
 
+    @extend_schema(request=None, responses={202: JobQueuedSerializer}, summary="Queue a check")
     def post(self, request):
         job = fixity_enqueue(user=request.user, trigger="api")
         return Response({"job": str(job.pk), "status": job.status}, status=status.HTTP_202_ACCEPTED)
@@ -129,6 +148,7 @@ class BagExportListView(APIView):
         exports = BagExport.objects.select_related("job", "archive")[:50]
         return Response(BagExportSerializer(exports, many=True).data)
 
+    @extend_schema(request=BagExportRequestSerializer, responses={202: BagExportSerializer})
     def post(self, request):
         incoming = BagExportRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)

@@ -301,6 +301,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The standard 400/403/404/429 error answers on every operation (archives/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "archives.schema.add_error_responses",
+    ],
     # One name for a choice set used by several serializers (check --deploy warns otherwise).
     "ENUM_NAME_OVERRIDES": {
         "SemioticCategoryEnum": "heritage.models.SemioticAnnotation.Category",

@@ -78,7 +78,7 @@ class ValidationImageSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
-    job = serializers.UUIDField(source="job_id", read_only=True)
+    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
     lora_diffusers = StoredFileField(allow_null=True)
     lora_kohya = StoredFileField(allow_null=True)
     checkpoints = CheckpointSerializer(many=True, read_only=True)
@@ -184,7 +184,7 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
 
 
 class GenerationRequestSerializer(serializers.ModelSerializer):
-    job = serializers.UUIDField(source="job_id", read_only=True)
+    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
     images = GeneratedImageSerializer(many=True, read_only=True)
     contact_sheet = StoredFileField(allow_null=True)
 

@@ -30,13 +30,22 @@ def test_action_views_document_their_bodies_and_refusals(schema):
     approve = paths["/api/v1/generated-images/{id}/approve/"]["post"]
     body = approve["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/ApproveRequest"}
-    assert set(approve["responses"]) == {"200", "400"}
+    # Besides their own answers, every operation documents the standard errors
+    # (archives/schema.py): 403, 429, 400 with parameters or a body, 404 with a path id.
+    assert set(approve["responses"]) == {"200", "400", "403", "404", "429"}
     cancel = paths["/api/v1/training-runs/{id}/cancel/"]["post"]
-    assert "requestBody" not in cancel and set(cancel["responses"]) == {"200", "409"}
+    assert "requestBody" not in cancel and set(cancel["responses"]) == {
+        "200",
+        "409",
+        "400",
+        "403",
+        "404",
+        "429",
+    }
     presets = paths["/api/v1/training-presets/"]["get"]["responses"]["200"]
     assert presets["content"]["application/json"]["schema"]["type"] == "array"
     draft = paths["/api/v1/passages/{id}/draft-prompt/"]["post"]
-    assert set(draft["responses"]) == {"200", "422", "503"}
+    assert set(draft["responses"]) == {"200", "422", "503", "400", "403", "404", "429"}
     create = paths["/api/v1/generation-requests/"]["post"]
     body = create["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/GenerationRequestCreateRequest"}
