@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ErrorSerializer(serializers.Serializer):
+    """A refusal with a message for people (403, 404, 409, 429...)."""
+
+    # Component "Error"; archives/schema.py adds the standard refusals to every operation.
+
+    detail = serializers.CharField()
 
 
 def exception_handler(exc, context):

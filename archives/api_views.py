@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from archives.accounts import is_archivist
+from archives.api import ErrorSerializer
 from archives.jobqueue import job_cancel
 from archives.models import Job
 
@@ -64,6 +66,13 @@ class JobCancelView(APIView):
     serializer_class = JobSerializer
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(
+        request=None,
+        responses={
+            200: JobSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="The job has already finished."),
+        },
+    )
     def post(self, request, pk):
         job = get_object_or_404(JobViewSet(request=request).get_queryset(), pk=pk)
         try:

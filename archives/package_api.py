@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -26,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from archives.accounts import is_archivist
+from archives.api import ErrorSerializer
 from archives.bagit_export import SCOPES, bag_export_enqueue
 from archives.bagit_import import bag_import
 from archives.bagit_validate import BagRefused, bag_validate, upload_saved, upload_too_large
@@ -177,6 +179,12 @@ class BagExportDownloadView(APIView):
     permission_classes = [IsArchivist]
     serializer_class = BagExportSerializer
 
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            409: OpenApiResponse(ErrorSerializer, description="The bag is not ready yet."),
+        }
+    )
     def get(self, request, pk):
         export = get_object_or_404(BagExport.objects.select_related("archive"), pk=pk)
         if export.archive is None:

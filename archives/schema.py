@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+# The component of archives.api.ErrorSerializer, for operations whose views do not name it.
 ERROR = {
     "type": "object",
     "description": "An error with a message for people.",
@@ -37,8 +38,7 @@ STANDARD = {
     ),
     "404": (
         "Error",
-        "No such record, or one the caller may not see (answered alike), or a page past "
-        "the last.",
+        "No such record, or one the caller may not see (answered alike), or a page past the last.",
     ),
     "429": ("Error", "Throttled; Retry-After says when to try again."),
 }

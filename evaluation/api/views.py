@@ -6,13 +6,19 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from archives.api import ErrorSerializer
 from evaluation import selectors, services
 from evaluation.api import serializers as s
 from evaluation.models import Panel, Study, StudyItem
@@ -103,7 +109,13 @@ class RatingSubmitView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=s.RatingSubmitSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        request=s.RatingSubmitSerializer,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            409: OpenApiResponse(ErrorSerializer, description="The study is closed."),
+        },
+    )
     def post(self, request, pk: int, token: str):
         study = selectors.study_for_expert(request.user, pk)
         item = StudyItem.objects.filter(study=study, token=token).first()
