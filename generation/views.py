@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from archives.throttling import throttle_expensive_posts
 from generation import selectors, services
 from generation.diffusion.config import PRESETS
 from generation.diffusion.prompting import PromptDraftError
@@ -69,6 +70,7 @@ def index(request):
 
 
 @curator_required
+@throttle_expensive_posts
 def run_new(request):
     from heritage.models import TrainingDataset
 
@@ -178,6 +180,7 @@ def sweep_detail(request, pk: int):
 
 
 @curator_required
+@throttle_expensive_posts
 def request_new(request):
     from heritage.models import GazetteerPassage
 

@@ -145,3 +145,69 @@ def test_a_successful_login_resets_the_count_and_axes_reset_lifts_a_lock(live_se
     call_command("axes_reset")
     again = login(requests.Session(), base, "amina", "pw-amina", "/accounts/login/")
     assert again.status_code == 302
+
+
+def test_the_curator_forms_share_the_apis_gpu_budget(live_server, low_rates, tmp_path):
+    from generation.models import BaseModel, GenerationRequest
+
+    BaseModel.objects.create(
+        name="tiny",
+        path=str(tmp_path),
+        kind="diffusers",
+        sha256="0" * 64,
+        resolution=32,
+        is_default=True,
+    )
+    curator = make_user("draughtsman", "curator")
+    headers = {"Authorization": f"Token {Token.objects.create(user=curator).key}"}
+    low_rates["user"] = "100/minute"
+    ok = requests.post(
+        f"{live_server.url}/api/v1/generation-requests/",
+        json={"prompt": "a river"},
+        headers=headers,
+        timeout=30,
+    )
+    assert ok.status_code == 201
+    session = requests.Session()
+    session.cookies.set(settings.SESSION_COOKIE_NAME, session_for(curator))
+    form_url = f"{live_server.url}/curator/generation/requests/new/"
+
+    def post_form() -> requests.Response:
+        page = session.get(form_url, timeout=10)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        return session.post(
+            form_url,
+            data={"prompt": "a pavilion", "images": "1", "csrfmiddlewaretoken": token},
+            headers={"Referer": form_url},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    assert post_form().status_code == 302  # the second of two allowed this hour
+    refused = post_form()
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert "Nothing was queued" in refused.text
+    assert GenerationRequest.objects.count() == 2
+    # ...and the API counts the form's request against the same budget.
+    assert (
+        requests.post(
+            f"{live_server.url}/api/v1/generation-requests/",
+            json={"prompt": "a bridge"},
+            headers=headers,
+            timeout=30,
+        ).status_code
+        == 429
+    )
+
+
+def session_for(user) -> str:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return store.session_key
