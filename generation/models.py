@@ -114,6 +114,8 @@ class TrainingRun(models.Model):
     )
     trigger_token = models.CharField(max_length=64, blank=True)
     estimated_memory_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # What the pre-flight estimate assumed, or its warning when the run may not fit.
+    memory_note = models.CharField(max_length=1000, blank=True)
     peak_memory_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     sweep = models.ForeignKey(
         Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"

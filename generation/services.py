@@ -200,9 +200,12 @@ def training_config_resolve(
     return config
 
 
-def training_preflight(config: LoraTrainingConfig, base_model: BaseModel | None = None) -> int:
-    """Estimated GPU bytes for this base model; ValidationError only when the estimate clearly
-    exceeds the target worker's GPU (check_fits warns between 1x and its refuse factor)."""
+def training_preflight(
+    config: LoraTrainingConfig, base_model: BaseModel | None = None
+) -> tuple[int, str]:
+    """(estimated GPU bytes, what the estimate says) for this base model; ValidationError only
+    when the estimate clearly exceeds the target worker's GPU (check_fits warns between 1x and
+    its refuse factor: the warning is kept on the run and shown before and after queueing)."""
     from generation.diffusion.memory import check_fits, model_sizes
 
     sizes = None
@@ -215,7 +218,9 @@ def training_preflight(config: LoraTrainingConfig, base_model: BaseModel | None 
     fits, estimate, message = check_fits(config, gpu_gib if gpu_gib > 0 else 1e9, sizes)
     if gpu_gib > 0 and not fits:
         raise ValidationError({"settings": [message]})
-    return estimate
+    if gpu_gib <= 0:
+        message = "No worker GPU size is set (ATELIER_WORKER_GPU_GIB): nothing was checked."
+    return estimate, message
 
 
 def _check_dataset(dataset) -> None:
@@ -267,7 +272,7 @@ def training_run_create(
         if captions:
             settings["validation_prompts"] = captions
     config = training_config_resolve(dataset=dataset, preset=preset, settings_=settings)
-    estimate = training_preflight(config, base_model)
+    estimate, memory_note = training_preflight(config, base_model)
     with transaction.atomic():
         run = TrainingRun(
             name=name or f"{dataset.name} v{dataset.version} · {preset or 'custom'}",
@@ -277,6 +282,7 @@ def training_run_create(
             settings=config.to_dict(),
             trigger_token=config.trigger_token,
             estimated_memory_bytes=estimate,
+            memory_note=memory_note[:1000],
             sweep=sweep,
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )

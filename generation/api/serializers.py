@@ -100,6 +100,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "loss_log",
             "metrics",
             "estimated_memory_bytes",
+            "memory_note",
             "peak_memory_bytes",
             "lora_diffusers",
             "lora_kohya",

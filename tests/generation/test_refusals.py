@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from archives.models import Job
 from generation.models import BaseModel, GenerationRequest, TrainingRun
@@ -58,7 +59,7 @@ def test_unknown_preset_and_unfrozen_dataset_refused(curator_client, base_model,
 
 
 def test_memory_preflight_refuses_what_cannot_fit(
-    curator_client, base_model, frozen_dataset, settings
+    curator_client, curator, base_model, frozen_dataset, settings
 ):
     # Refused, with the estimate and advice, on a worker far too small for it...
     big = {"resolution": 1024, "train_batch_size": 8}
@@ -78,7 +79,23 @@ def test_memory_preflight_refuses_what_cannot_fit(
         format="json",
     )
     assert response.status_code == 201, response.content
-    assert response.json()["estimated_memory_bytes"] < 6 * 1024**3
+    estimate = response.json()["estimated_memory_bytes"]
+    assert estimate < 6 * 1024**3
+    assert "fits in 6 GiB" in response.json()["memory_note"]
+    # Near the limit it is a warning the run keeps and shows, not a refusal on a guess.
+    settings.ATELIER_WORKER_GPU_GIB = estimate / 1.2 / 1024**3
+    response = curator_client.post(
+        "/api/v1/training-runs/",
+        {"dataset": frozen_dataset.pk, "preset": "atlas-000", "settings": big},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    note = response.json()["memory_note"]
+    assert note.startswith("Warning: this run may not fit"), note
+    pages = Client()
+    pages.force_login(curator)
+    page = pages.get(f"/curator/generation/runs/{response.json()['id']}/")
+    assert "Warning: this run may not fit" in page.content.decode()
     # The paper's own settings with the memory savers fit a 6 GiB card (an RTX 2060).
     settings.ATELIER_WORKER_GPU_GIB = 6
     response = curator_client.post(
