@@ -56,13 +56,12 @@ def test_each_user_has_an_own_budget(live_server, low_rates):
     assert get(second).status_code == 200  # not the same budget
 
 
-def test_queueing_gpu_work_is_limited_per_user_and_a_refused_request_creates_nothing(
-    live_server, low_rates, redis_conn, tmp_path
-):
-    from archives.models import Job
-    from generation.models import BaseModel, GenerationRequest, Sweep, TrainingRun
+@pytest.fixture
+def default_base_model(db, tmp_path):
+    """A registered default base model: requests queue (no worker runs them here)."""
+    from generation.models import BaseModel
 
-    BaseModel.objects.create(
+    return BaseModel.objects.create(
         name="tiny",
         path=str(tmp_path),
         kind="diffusers",
@@ -70,6 +69,14 @@ def test_queueing_gpu_work_is_limited_per_user_and_a_refused_request_creates_not
         resolution=32,
         is_default=True,
     )
+
+
+def test_queueing_gpu_work_is_limited_per_user_and_a_refused_request_creates_nothing(
+    live_server, low_rates, redis_conn, default_base_model
+):
+    from archives.models import Job
+    from generation.models import GenerationRequest, Sweep, TrainingRun
+
     curator = make_user("painter", "curator")
     headers = {"Authorization": f"Token {Token.objects.create(user=curator).key}"}
     api = f"{live_server.url}/api/v1"
@@ -147,17 +154,9 @@ def test_a_successful_login_resets_the_count_and_axes_reset_lifts_a_lock(live_se
     assert again.status_code == 302
 
 
-def test_the_curator_forms_share_the_apis_gpu_budget(live_server, low_rates, tmp_path):
-    from generation.models import BaseModel, GenerationRequest
+def test_the_curator_forms_share_the_apis_gpu_budget(live_server, low_rates, default_base_model):
+    from generation.models import GenerationRequest
 
-    BaseModel.objects.create(
-        name="tiny",
-        path=str(tmp_path),
-        kind="diffusers",
-        sha256="0" * 64,
-        resolution=32,
-        is_default=True,
-    )
     curator = make_user("draughtsman", "curator")
     headers = {"Authorization": f"Token {Token.objects.create(user=curator).key}"}
     low_rates["user"] = "100/minute"
