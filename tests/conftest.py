@@ -147,3 +147,31 @@ def expert(db):
 @pytest.fixture
 def staff(db):
     return make_user("staff1", is_staff=True, is_superuser=True)
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium as ARCHITECTURE.md says: never a browser of Playwright's own; no background
+# networking (this machine's closed network refuses those connections).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per browser-test module."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
