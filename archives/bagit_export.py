@@ -651,8 +651,8 @@ def bag_export_enqueue(*, scope: str, target_id: Any, archive_format: str = "tar
     """Record a BagExport and queue the ``archives.bag_export`` job that builds it."""
     from django.db import transaction
 
-    from archives.jobqueue import job_enqueue
     from archives.models import BagExport
+    from jobs.queue import job_enqueue
 
     if archive_format not in BagExport.Format.values:
         raise ValueError(f"unknown archive format {archive_format!r}; use tar or zip")

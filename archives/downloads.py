@@ -137,9 +137,9 @@ def stored_file_response(
 
 
 def archives_file_access(user, stored: StoredFile) -> bool | None:
-    """Superusers may have any file; bag archives go to archivists (archives.accounts)."""
-    from archives.accounts import is_archivist
+    """Superusers may have any file; bag archives go to archivists (core.roles)."""
     from archives.models import BagExport
+    from core.roles import is_archivist
 
     if getattr(user, "is_superuser", False) and user.is_active:
         return True

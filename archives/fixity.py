@@ -15,7 +15,8 @@ from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
-from archives.models import FixityEvent, Job, StoredFile
+from archives.models import FixityEvent, StoredFile
+from jobs.models import Job
 
 CHUNK = 1024 * 1024
 # Lists on the event are bounded so one bad disk does not make a row of megabytes; the counts
@@ -100,7 +101,7 @@ def fixity_check(
 
 def fixity_enqueue(*, user=None, trigger: str = "manual") -> Job:
     """Queue a fixity run on the ``default`` queue (unless one is already waiting or running)."""
-    from archives.jobqueue import job_enqueue
+    from jobs.queue import job_enqueue
 
     pending = Job.objects.filter(
         kind=FIXITY_KIND, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]

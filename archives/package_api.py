@@ -1,6 +1,6 @@
 """API of the preservation layer: fixity runs, BagIt exports, validation and import.
 
-Every endpoint is for archivists (``archives.manage_bags``, see ``archives.accounts``) and
+Every endpoint is for archivists (``archives.manage_bags``, see ``core.roles``) and
 superusers; curators and experts get 403.
 
 POST /api/v1/archives/fixity/                  queue a fixity check
@@ -26,14 +26,14 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from archives.accounts import is_archivist
-from archives.api import ErrorSerializer
 from archives.bagit_export import SCOPES, bag_export_enqueue
 from archives.bagit_import import bag_import
 from archives.bagit_validate import BagRefused, bag_validate, upload_saved, upload_too_large
 from archives.fixity import fixity_enqueue, fixity_problems
 from archives.models import BagExport, FixityEvent
 from archives.services import stored_file_open
+from core.api import ErrorSerializer
+from core.roles import is_archivist
 
 
 class IsArchivist(permissions.BasePermission):

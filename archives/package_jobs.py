@@ -5,8 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from archives.jobqueue import job_handler, job_progress
-from archives.models import BagExport, Job
+from archives.models import BagExport
+from jobs.models import Job
+from jobs.queue import job_handler, job_progress
 
 
 @job_handler("archives.fixity", queue="default", timeout=6 * 60 * 60)

@@ -14,8 +14,9 @@ from archives.bagit_export import SCOPES, bag_export_enqueue
 from archives.bagit_import import bag_import
 from archives.bagit_validate import BagRefused, bag_validate, upload_saved, upload_too_large
 from archives.fixity import fixity_enqueue, fixity_problems
-from archives.models import BagExport, BagImport, FixityEvent, Job, StoredFile
+from archives.models import BagExport, BagImport, FixityEvent, StoredFile
 from archives.package_api import bag_download_response, is_archivist
+from jobs.models import Job
 
 
 def archivist_required(view):

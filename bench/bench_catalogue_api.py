@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_application():
     """gunicorn factory: the site with bench/catalogue_bench_urls.py as the root URLconf."""
     sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "archives.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
     from django.conf import settings
 

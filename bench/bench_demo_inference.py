@@ -26,7 +26,7 @@ def main() -> None:
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from generation.diffusion.demo_model import DEFAULT_OUT_DIR
+    from demo.model_recipe import DEFAULT_OUT_DIR
 
     if args.threads:
         torch.set_num_threads(args.threads)

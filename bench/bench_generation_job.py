@@ -12,7 +12,7 @@ Aim: warm job / bare call <= 1.10.
 
     python bench/bench_generation_job.py [--model DIR] [--repeats 3] [--steps 35]
 
-The model defaults to the shipped demo model (generation/demo_model) and, while that is not
+The model defaults to the shipped demo model (demo/model) and, while that is not
 built, to a 64 px tiny model built from configs.
 """
 
@@ -44,18 +44,18 @@ def main() -> None:
         ATELIER_VAR_DIR=str(tmp),
         MEDIA_ROOT=str(tmp / "media"),
         DATABASE_URL=f"sqlite:///{tmp / 'bench.sqlite3'}",
-        DJANGO_SETTINGS_MODULE="archives.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         ATELIER_LOG_LEVEL="WARNING",
     )
     if not os.environ.get("REDIS_URL"):
-        from archives.embedded_redis import EmbeddedRedis
+        from jobs.embedded_redis import EmbeddedRedis
 
         os.environ["REDIS_URL"] = EmbeddedRedis().start().url
 
-    model = Path(args.model) if args.model else ROOT / "generation" / "demo_model"
+    model = Path(args.model) if args.model else ROOT / "demo" / "model"
     label = "demo model"
     if not (model / "model_index.json").is_file():
-        from generation.diffusion.tiny import build_tiny_pipeline
+        from demo.tiny import build_tiny_pipeline
 
         model = tmp / "tiny64"
         build_tiny_pipeline(model, sample_size=64)

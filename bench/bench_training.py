@@ -161,7 +161,7 @@ def main() -> None:
         if args.sd15:
             build_sd15(base)
         else:
-            from generation.diffusion.tiny import build_tiny_pipeline
+            from demo.tiny import build_tiny_pipeline
 
             build_tiny_pipeline(base, seed=0, sample_size=args.size)
         # Alternate the sides for several rounds: on a shared machine, load that comes and goes

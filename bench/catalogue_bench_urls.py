@@ -10,5 +10,5 @@ def trivial(request):
 
 urlpatterns = [
     path("bench/trivial", trivial),
-    path("", include("archives.urls")),
+    path("", include("config.urls")),
 ]

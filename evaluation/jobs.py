@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from archives.jobqueue import job_handler
-from archives.models import Job
+from jobs.models import Job
+from jobs.queue import job_handler
 
 
 @job_handler("evaluation.metrics", queue="default", timeout=3600)

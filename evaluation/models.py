@@ -253,7 +253,7 @@ class MetricResult(models.Model):
     width = models.PositiveIntegerField(help_text="Size both images were compared at.")
     height = models.PositiveIntegerField()
     job = models.ForeignKey(
-        "archives.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     computed_at = models.DateTimeField(auto_now=True)
 

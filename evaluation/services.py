@@ -17,8 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from archives.jobqueue import job_enqueue, job_progress
-from archives.models import Job, StoredFile
+from archives.models import StoredFile
 from archives.services import atomic_with_files, stored_file_read, stored_file_save
 from evaluation import metrics
 from evaluation.models import (
@@ -33,6 +32,8 @@ from evaluation.models import (
 )
 from generation.models import GeneratedImage
 from heritage.models import ItemImage, TrainingDataset
+from jobs.models import Job
+from jobs.queue import job_enqueue, job_progress
 
 EXPERT_GROUP = "expert"
 REFERENCE_CONDITION = "reference"

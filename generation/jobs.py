@@ -22,8 +22,6 @@ from typing import Any
 
 from django.conf import settings
 
-from archives.jobqueue import JobCancelled, job_handler, job_progress
-from archives.models import Job
 from archives.services import atomic_with_files, stored_file_read, stored_file_save
 from generation.models import (
     GeneratedImage,
@@ -35,6 +33,8 @@ from generation.models import (
 )
 from generation.selectors import loss_curve_points
 from generation.services import loss_log_append, run_status_set
+from jobs.models import Job
+from jobs.queue import JobCancelled, job_handler, job_progress
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes (and cancel checks)
 

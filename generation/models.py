@@ -1,7 +1,7 @@
 """Models of the generation app: base models, LoRA training runs and sweeps, generation.
 
 Every file (LoRA weights, checkpoints, validation images, generated PNGs, contact sheets) is an
-``archives.StoredFile`` with its sha256. The ``archives.Job`` row is the truth about a run or a
+``archives.StoredFile`` with its sha256. The ``jobs.Job`` row is the truth about a run or a
 request while it is queued or running; ``status`` here mirrors it so lists can filter on it.
 """
 
@@ -12,7 +12,7 @@ from django.db import models
 
 
 class JobStatus(models.TextChoices):
-    """The same values as ``archives.Job.Status``, mirrored on runs and requests."""
+    """The same values as ``jobs.Job.Status``, mirrored on runs and requests."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -96,7 +96,7 @@ class TrainingRun(models.Model):
     # The full LoraTrainingConfig as JSON (LoraTrainingConfig.to_dict()).
     settings = models.JSONField(default=dict)
     job = models.ForeignKey(
-        "archives.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     status = models.CharField(
         max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
@@ -231,7 +231,7 @@ class GenerationRequest(models.Model):
     seeds = models.JSONField(default=list)
     compare_with_base = models.BooleanField(default=False)
     job = models.ForeignKey(
-        "archives.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     status = models.CharField(
         max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True

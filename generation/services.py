@@ -22,8 +22,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from archives.jobqueue import job_cancel, job_enqueue
-from archives.models import Job
 from generation.diffusion import inference
 from generation.diffusion.config import (
     PRESETS,
@@ -40,6 +38,8 @@ from generation.models import (
     Sweep,
     TrainingRun,
 )
+from jobs.models import Job
+from jobs.queue import job_cancel, job_enqueue
 
 LOSS_LOG_MAX_POINTS = 2000  # past this, the loss log merges neighbours (see loss_log_append)
 MAX_SWEEP_CELLS = 16

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from archives.throttling import throttle_expensive_posts
+from core.throttling import throttle_expensive_posts
 from generation import selectors, services
 from generation.diffusion.config import PRESETS
 from generation.diffusion.prompting import PromptDraftError

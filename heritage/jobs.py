@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from archives.jobqueue import job_handler, job_progress
-from archives.models import Job
+from jobs.models import Job
+from jobs.queue import job_handler, job_progress
 
 
 @job_handler("heritage.derivatives", queue="default", timeout=30 * 60)

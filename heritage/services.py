@@ -19,7 +19,6 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from archives.models import Job
 from archives.services import atomic_with_files, stored_file_read, stored_file_save
 from heritage import imaging
 from heritage.models import (
@@ -34,6 +33,7 @@ from heritage.models import (
     Versioned,
     langmap_get,
 )
+from jobs.models import Job
 
 CATEGORY_WORDS = {
     SemioticAnnotation.Category.ICONOGRAPHIC: "iconographic motif",
@@ -325,7 +325,7 @@ def item_image_create(
         if derivatives == "now":
             image = item_image_make_derivatives(image=image)
         elif derivatives == "job":
-            from archives.jobqueue import job_enqueue
+            from jobs.queue import job_enqueue
 
             job_enqueue(kind="heritage.derivatives", params={"image_id": image.pk}, user=user)
     return image
@@ -370,7 +370,7 @@ def item_image_make_derivatives(*, image: ItemImage, force: bool = False) -> Ite
 
 
 def item_image_request_derivatives(*, image: ItemImage, user=None) -> Job:
-    from archives.jobqueue import job_enqueue
+    from jobs.queue import job_enqueue
 
     return job_enqueue(kind="heritage.derivatives", params={"image_id": image.pk}, user=user)
 
@@ -613,7 +613,7 @@ def training_dataset_freeze(*, dataset: TrainingDataset, progress=None) -> Train
 def training_dataset_request_freeze(*, dataset: TrainingDataset, user=None) -> Job:
     """Queue the crops + freeze on the default queue (the ``heritage.derivatives`` job)."""
     _ensure_draft(dataset)
-    from archives.jobqueue import job_enqueue
+    from jobs.queue import job_enqueue
 
     return job_enqueue(kind="heritage.derivatives", params={"dataset_id": dataset.pk}, user=user)
 

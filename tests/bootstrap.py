@@ -13,7 +13,7 @@ os.environ.setdefault("ATELIER_VAR_DIR", tempfile.mkdtemp(prefix="atelier-test-v
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="atelier-test-media-"))
 
 if not os.environ.get("REDIS_URL"):
-    from archives.embedded_redis import EmbeddedRedis
+    from jobs.embedded_redis import EmbeddedRedis
 
     _redis = EmbeddedRedis().start()
     os.environ["REDIS_URL"] = _redis.url

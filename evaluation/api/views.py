@@ -18,7 +18,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from archives.api import ErrorSerializer
+from core.api import ErrorSerializer
 from evaluation import selectors, services
 from evaluation.api import serializers as s
 from evaluation.models import Panel, Study, StudyItem

@@ -76,7 +76,7 @@ class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.TrainingRunSerializer
     permission_classes = [IsCurator]
-    throttle_scope = "expensive"  # POST queues GPU work (archives.throttling)
+    throttle_scope = "expensive"  # POST queues GPU work (core.throttling)
     filterset_fields = ["status", "dataset", "base_model", "sweep", "preset"]
 
     def get_queryset(self):
@@ -154,7 +154,7 @@ class SweepViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.SweepSerializer
     permission_classes = [IsCurator]
-    throttle_scope = "expensive"  # POST queues GPU work (archives.throttling)
+    throttle_scope = "expensive"  # POST queues GPU work (core.throttling)
     queryset = Sweep.objects.all()
 
     @extend_schema(
@@ -184,7 +184,7 @@ class GenerationRequestViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.GenerationRequestSerializer
     permission_classes = [IsCurator]
-    throttle_scope = "expensive"  # POST queues GPU work (archives.throttling)
+    throttle_scope = "expensive"  # POST queues GPU work (core.throttling)
     filterset_fields = ["status", "training_run", "passage", "item", "sampler"]
 
     def get_queryset(self):

@@ -28,7 +28,8 @@ from typing import Any
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder")
-TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "demo_model" / "tokenizer"
+# The offline CLIP tokenizer (ARCHITECTURE.md, "Facts"): SD 1.x's, built from open_clip's BPE file.
+TOKENIZER_DIR = Path(__file__).resolve().parent / "clip_tokenizer"
 
 # --- Stable Diffusion 1.5's component configurations (as its diffusers repo holds them) ---
 SD15_UNET_CONFIG: dict[str, Any] = {

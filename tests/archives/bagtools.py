@@ -6,8 +6,8 @@ import json
 
 from django.core.files.storage import default_storage
 
-from archives.accounts import groups_ensure
 from archives.models import StoredFile
+from core.roles import groups_ensure
 from heritage import services
 from heritage.models import (
     Collection,

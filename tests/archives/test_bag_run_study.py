@@ -13,12 +13,13 @@ from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from archives.models import BagExport, Job, StoredFile
+from archives.models import BagExport, StoredFile
 from archives.services import stored_file_save
 from evaluation import services as evaluation_services
 from evaluation.models import MetricResult, Panel, Rating, Study, StudyItem
 from generation.models import BaseModel, GeneratedImage, GenerationRequest, TrainingRun
 from heritage import services as heritage_services
+from jobs.models import Job
 from tests.archives.bagtools import catalogue_snapshot, flush_catalogue, make_archivist
 from tests.conftest import make_user, wait_for
 from tests.generation.conftest import striped_png

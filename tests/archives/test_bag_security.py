@@ -33,8 +33,9 @@ from archives.bagit_export import (
 )
 from archives.bagit_import import IMPORTABLE, NEVER_IMPORTED_APPS
 from archives.bagit_validate import bag_validate
-from archives.models import BagExport, BagImport, Job, StoredFile
+from archives.models import BagExport, BagImport, StoredFile
 from heritage.models import Collection, SemioticAnnotation
+from jobs.models import Job
 from tests.archives.bagtools import (
     flush_catalogue,
     make_archivist,

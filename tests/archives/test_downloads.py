@@ -18,9 +18,9 @@ from django.test import Client, override_settings
 from django.urls import clear_url_caches
 from PIL import Image
 
-from archives.accounts import groups_ensure
 from archives.models import BagExport, StoredFile
 from archives.services import stored_file_save
+from core.roles import groups_ensure
 from evaluation import services as evaluation_services
 from evaluation.models import Panel, StudyItem
 from generation.models import TrainingCheckpoint, ValidationImage
@@ -209,19 +209,19 @@ def test_if_none_match_answers_304(files):
 
 
 def test_nothing_is_served_at_a_storage_path_even_in_development_mode(files):
-    import archives.urls
+    import config.urls
 
     names = [stored.name for stored in files["kinds"].values()]
     try:
         with override_settings(DEBUG=True):
-            importlib.reload(archives.urls)  # the urlconf as a development server builds it
+            importlib.reload(config.urls)  # the urlconf as a development server builds it
             clear_url_caches()
             superuser = client_for(files["users"]["superuser"])
             for name in names:
                 assert superuser.get(f"/media/{name}").status_code == 404, name
                 assert Client().get(f"/media/{name}").status_code == 404, name
     finally:
-        importlib.reload(archives.urls)
+        importlib.reload(config.urls)
         clear_url_caches()
 
 

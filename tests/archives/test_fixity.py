@@ -8,8 +8,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from archives.fixity import fixity_check
-from archives.models import FixityEvent, Job, StoredFile
+from archives.models import FixityEvent, StoredFile
 from archives.services import stored_file_save
+from jobs.models import Job
 from tests.archives.bagtools import make_archivist
 from tests.conftest import make_user, wait_for
 

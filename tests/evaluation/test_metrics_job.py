@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from archives.models import Job
 from evaluation import selectors, services
 from evaluation.models import MemorisationCheck, MetricResult, Panel
+from jobs.models import Job
 from tests.conftest import make_user, wait_for
 from tests.evaluation.conftest import make_world
 

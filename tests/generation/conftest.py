@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 32 px random-weight SD-format folder (saved once per test session)."""
-    from generation.diffusion.tiny import build_tiny_pipeline
+    from demo.tiny import build_tiny_pipeline
 
     folder = tmp_path_factory.mktemp("tiny-base") / "model"
     build_tiny_pipeline(folder, seed=0, sample_size=32)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from archives.models import Job
 from archives.services import stored_file_save
 from generation.models import GeneratedImage, GenerationRequest
+from jobs.models import Job
 from tests.generation.conftest import striped_png
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from archives.models import Job
 from generation.models import BaseModel, GenerationRequest, TrainingRun
+from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from archives.models import Job
-from archives.reconcile import jobs_reconcile
 from archives.services import stored_file_open, stored_file_read
 from generation.diffusion.png_metadata import read_png_metadata
 from generation.models import GenerationRequest, TrainingCheckpoint, TrainingRun
+from jobs.models import Job
+from jobs.reconcile import jobs_reconcile
 from tests.conftest import wait_for
 from tests.generation.conftest import striped_png
 
@@ -236,8 +236,7 @@ def test_each_preset_trains_resumes_and_generates_on_sd15(
     # A SIGKILL after the first checkpoint (step 2) is stored, while steps 3-4 remain.
     first = start_worker(("gpu",))
     wait_for(
-        lambda: TrainingCheckpoint.objects.filter(run_id=run_id).exists()
-        or _finished_job(job_id),
+        lambda: TrainingCheckpoint.objects.filter(run_id=run_id).exists() or _finished_job(job_id),
         timeout=300,
         interval=0.05,
         message=first.output(),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from archives.models import Job
-from archives.reconcile import jobs_reconcile
 from generation.models import TrainingCheckpoint, TrainingRun
+from jobs.models import Job
+from jobs.reconcile import jobs_reconcile
 from tests.conftest import wait_for
 from tests.generation.conftest import striped_png
 

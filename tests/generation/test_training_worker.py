@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from safetensors import safe_open
 
-from archives.models import Job
 from archives.services import stored_file_open
 from generation.models import TrainingRun
+from jobs.models import Job
 from tests.conftest import wait_for
 
 TINY = {

@@ -10,9 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from archives.models import Job, StoredFile
+from archives.models import StoredFile
 from heritage import services
 from heritage.models import HeritageItem, ItemImage
+from jobs.models import Job
 from tests.conftest import make_user
 from tests.heritage.conftest import image_bytes
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from archives.models import Job
 from heritage import services
 from heritage.models import ItemImage, TrainingDataset
+from jobs.models import Job
 from tests.conftest import make_user, wait_for
 from tests.heritage.conftest import image_bytes
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 
 def save_tiny_base(folder: Path) -> Path:
-    from generation.diffusion.tiny import build_tiny_pipeline
+    from demo.tiny import build_tiny_pipeline
 
     build_tiny_pipeline(folder, seed=0, sample_size=32)
     return folder

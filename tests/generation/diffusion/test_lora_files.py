@@ -294,8 +294,8 @@ def unet_all_run(tmp_path_factory):
     """The demo experiment's LoRA kind (every U-Net block layer, incl. the demo model's
     text-to-time ``add_embedding``) on the shipped demo model, a few steps at a high rate so the
     adapters change the picture, with a validation image drawn by the in-memory model."""
-    from generation.diffusion.demo_experiment import demo_lora_config, demo_split
-    from generation.diffusion.demo_model import DEFAULT_OUT_DIR
+    from demo.experiment import demo_lora_config, demo_split
+    from demo.model_recipe import DEFAULT_OUT_DIR
 
     train, heldout = demo_split()
     config = demo_lora_config(

@@ -90,8 +90,8 @@ def test_the_estimate_is_for_the_registered_model_read_from_its_headers(tmp_path
     loaded model; its estimate is far from SD 1.5's."""
     from peft import LoraConfig
 
+    from demo.tiny import build_tiny_pipeline
     from generation.diffusion.config import TEXT_ENCODER_MODULES
-    from generation.diffusion.tiny import build_tiny_pipeline
 
     pipe = build_tiny_pipeline(tmp_path / "tiny", sample_size=32)
     sizes = model_sizes(tmp_path / "tiny")

@@ -74,10 +74,10 @@ def test_lora_tag_and_hash_name_the_kohya_file_as_a1111_finds_it(tmp_path):
 
     from peft import LoraConfig
 
+    from demo.tiny import build_tiny_pipeline
     from generation.diffusion.config import LoraTrainingConfig
     from generation.diffusion.lora_files import build_metadata, read_lora_metadata, save_lora_files
     from generation.diffusion.png_metadata import a1111_lora_reference
-    from generation.diffusion.tiny import build_tiny_pipeline
 
     pipe = build_tiny_pipeline()
     pipe.unet.add_adapter(
