@@ -85,6 +85,9 @@ class Study(models.Model):
     # Filled by the metrics job: what images no model drew score against the same references
     # (services.study_reference_rows), to read the per-condition metrics by.
     metric_references = models.JSONField(default=list, blank=True)
+    # Filled by the metrics job: the distribution protocol per run and condition (sliced
+    # Wasserstein distance over patches, colour histogram distance, the KID/CLIP slot).
+    metric_distribution = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -135,7 +138,8 @@ class StudyItem(models.Model):
         on_delete=models.PROTECT,
         related_name="study_items",
     )
-    # Hidden from experts: "base", "lora", "reference" (or another label, e.g. a checkpoint).
+    # Hidden from experts: "base", "lora", "reference" (or another label, e.g. a checkpoint;
+    # "lora:<run id>" when the study compares more than one LoRA, so they are never pooled).
     condition = models.CharField(max_length=50, db_index=True)
     # What pairs conditions: the normalised prompt text (references: "reference:<image id>").
     group = models.CharField(max_length=300, db_index=True)
@@ -152,6 +156,9 @@ class StudyItem(models.Model):
     blind = models.ForeignKey("archives.StoredFile", on_delete=models.PROTECT, related_name="+")
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # Calibration items: the answer a careful expert gives, {dimension: [lowest, highest]}
+    # (a real heritage image is in the heritage style); a rater outside it fails the check.
+    expected = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["study_id", "id"]
@@ -233,8 +240,63 @@ class Rating(models.Model):
         return f"{self.expert} {self.dimension}={self.score} on {self.item_id}"
 
 
+class StudyReference(models.Model):
+    """A real image a study's automated metrics compare generated images with, declared by the
+    curator (default: the held-out validation images of the compared runs' datasets)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="references")
+    image = models.ForeignKey(
+        "heritage.ItemImage", on_delete=models.PROTECT, related_name="study_references"
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study_id", "image_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "image"], name="evaluation_reference_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study} reference {self.image_id}"
+
+
+class RatingChange(models.Model):
+    """Every write that changed a rating: who, when, old -> new (old empty: the first score)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="rating_changes")
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="rating_changes")
+    expert = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    dimension = models.CharField(max_length=30, choices=Dimension.choices)
+    old_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    new_score = models.PositiveSmallIntegerField()
+    old_comment = models.TextField(blank=True)
+    new_comment = models.TextField(blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["study_id", "changed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.expert} {self.dimension}: {self.old_score} -> {self.new_score}"
+
+
 class MetricResult(models.Model):
-    """MSE / PSNR / SSIM of one generated image against one reference image."""
+    """MSE / PSNR / SSIM of one generated image against one reference image, under a protocol
+    (reproduction: a training image the image was made for; held-out: a reference outside
+    the compared runs' training splits), for one run (never pooled across runs)."""
+
+    class Protocol(models.TextChoices):
+        REPRODUCTION = "reproduction"
+        HELD_OUT = "held_out", "held-out"
 
     study = models.ForeignKey(
         Study, null=True, blank=True, on_delete=models.CASCADE, related_name="metric_results"
@@ -246,6 +308,17 @@ class MetricResult(models.Model):
         "heritage.ItemImage", on_delete=models.CASCADE, related_name="metric_results"
     )
     condition = models.CharField(max_length=50)
+    protocol = models.CharField(
+        max_length=20, choices=Protocol.choices, default=Protocol.HELD_OUT, db_index=True
+    )
+    run = models.ForeignKey(
+        "generation.TrainingRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The run whose request made the image (its base images too); empty: none.",
+    )
     mse = models.FloatField()
     psnr = models.FloatField(null=True, blank=True, help_text="Empty when identical (infinite).")
     ssim = models.FloatField()
