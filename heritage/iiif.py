@@ -1,4 +1,4 @@
-"""IIIF Presentation 3.0 documents (built with iiif-prezi3) and Image API 3.0 level0 info.
+"""IIIF Presentation 3.0 documents (built with iiif-prezi3) and Image API 3.0 level1 info.
 
 Semiotic annotations go on each canvas's ``annotations`` (never ``painting``): one
 ``describing`` annotation carrying the meaning (one TextualBody per language) and the
@@ -34,7 +34,7 @@ def iiif_langmap(value: dict | None, fallback: str = "") -> dict[str, list[str]]
 
 
 def _image_service(base: str, image: ItemImage) -> ServiceV3:
-    return ServiceV3(id=f"{base}/iiif/image/{image.pk}", type="ImageService3", profile="level0")
+    return ServiceV3(id=f"{base}/iiif/image/{image.pk}", type="ImageService3", profile="level1")
 
 
 def _sized(base: str, image: ItemImage, width: int, height: int) -> AnnotationBody:
@@ -227,22 +227,116 @@ def top_collection(collections: list[Collection], base: str) -> dict:
     return _as_dict(document)
 
 
+TILE_SIZE = 512
+
+
+def scale_factors(width: int, height: int, tile: int = TILE_SIZE) -> list[int]:
+    """1, 2, 4, ... until the whole image fits in one tile (what a deep-zoom viewer asks for)."""
+    factors = [1]
+    while max(width, height) / factors[-1] > tile:
+        factors.append(factors[-1] * 2)
+    return factors
+
+
 def image_info(image: ItemImage, base: str) -> dict:
-    """Image API 3.0 level0 info.json: only the pre-rendered sizes are served."""
+    """Image API 3.0 level1 info.json: the pre-rendered sizes plus 512 px tiles.
+
+    Regions and sizes are cut from the display derivative (never the original, which may be
+    restricted), so "max" is the display size and a deep zoom never shows more than it.
+    """
     sizes = image.iiif_sizes()
     info = {
         "@context": IMAGE_CONTEXT,
         "id": f"{base}/iiif/image/{image.pk}",
         "type": "ImageService3",
         "protocol": "http://iiif.io/api/image",
-        "profile": "level0",
+        "profile": "level1",
         "width": image.width,
         "height": image.height,
         "sizes": [{"width": w, "height": h} for w, h in sizes],
     }
+    if sizes:
+        info["tiles"] = [
+            {
+                "width": TILE_SIZE,
+                "height": TILE_SIZE,
+                "scaleFactors": scale_factors(image.width, image.height),
+            }
+        ]
     if sizes and sizes[-1] != (image.width, image.height):
         # "max" is then the largest pre-rendered size, not the original.
         info["maxWidth"], info["maxHeight"] = sizes[-1]
     if image.item.rights:
         info["rights"] = image.item.rights
     return info
+
+
+class ImageRequestError(ValueError):
+    """A region or size this level1 service does not serve; the message says why."""
+
+
+def parse_region(region: str, width: int, height: int) -> tuple[int, int, int, int]:
+    """``full``, ``square`` or ``x,y,w,h`` (pixels of the full image), clipped to the image."""
+    if region == "full":
+        return 0, 0, width, height
+    if region == "square":
+        side = min(width, height)
+        return (width - side) // 2, (height - side) // 2, side, side
+    try:
+        x, y, w, h = (int(v) for v in region.split(","))
+    except ValueError:
+        raise ImageRequestError(
+            f"Unsupported region {region!r}: use full, square or x,y,w,h in pixels."
+        ) from None
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise ImageRequestError(f"Region {region!r} must have a positive width and height.")
+    if x >= width or y >= height:
+        raise ImageRequestError(f"Region {region!r} lies outside the {width}x{height} image.")
+    return x, y, min(w, width - x), min(h, height - y)
+
+
+def parse_size(
+    size: str, region_w: int, region_h: int, max_w: int, max_h: int, source_scale: float = 1.0
+) -> tuple[int, int]:
+    """``max`` (the region at the source's resolution, ``source_scale`` of the full image),
+    ``w,``, ``,h`` or ``w,h``; never larger than the region (no ``^`` upscaling) nor than
+    maxWidth/maxHeight."""
+    if size == "max":
+        scale = min(source_scale, max_w / region_w, max_h / region_h)
+        return max(1, round(region_w * scale)), max(1, round(region_h * scale))
+    if size.startswith("^"):
+        raise ImageRequestError("Upscaling (^) is not served.")
+    try:
+        w_text, h_text = size.split(",")
+        w = int(w_text) if w_text else None
+        h = int(h_text) if h_text else None
+    except ValueError:
+        raise ImageRequestError(f"Unsupported size {size!r}: use max, w,, ,h or w,h.") from None
+    if w is None and h is None:
+        raise ImageRequestError(f"Unsupported size {size!r}: use max, w,, ,h or w,h.")
+    if w is None:
+        w = max(1, round(region_w * h / region_h))
+    if h is None:
+        h = max(1, round(region_h * w / region_w))
+    if w <= 0 or h <= 0:
+        raise ImageRequestError(f"Size {size!r} must be positive.")
+    if w > region_w or h > region_h:
+        raise ImageRequestError(
+            f"Size {size} is larger than the {region_w}x{region_h} region; upscaling is not served."
+        )
+    if w > max_w or h > max_h:
+        raise ImageRequestError(f"Size {size} is larger than the largest served, {max_w}x{max_h}.")
+    return w, h
+
+
+def render_region(
+    source, full_size: tuple[int, int], region: tuple[int, int, int, int], size: tuple[int, int]
+):
+    """Cut ``region`` (full-image pixels) out of ``source`` (a smaller derivative of it) and
+    resize it to ``size``: a Pillow image."""
+    from PIL import Image
+
+    kx, ky = source.width / full_size[0], source.height / full_size[1]
+    x, y, w, h = region
+    box = (x * kx, y * ky, (x + w) * kx, (y + h) * ky)
+    return source.resize(size, Image.Resampling.LANCZOS, box=box)

@@ -1,4 +1,4 @@
-"""/iiif/: Presentation 3.0 (collections, manifests) and Image API 3.0 level0."""
+"""/iiif/: Presentation 3.0 (collections, manifests) and Image API 3.0 level1."""
 
 from django.urls import path, re_path
 

@@ -1,4 +1,4 @@
-"""IIIF endpoints: Presentation 3.0 manifests/collections and Image API 3.0 level0.
+"""IIIF endpoints: Presentation 3.0 manifests/collections and Image API 3.0 level1.
 
 Every response carries ``Access-Control-Allow-Origin: *`` so viewers on other sites can load
 them. Anonymous users get published records only.
@@ -7,8 +7,11 @@ them. Anonymous users get published records only.
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import json
 
+from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.cache import patch_cache_control
@@ -91,35 +94,65 @@ def image_info(request, pk: int):
     return _json(iiif.image_info(image, _base(request)), IMAGE_TYPE, request)
 
 
+@functools.lru_cache(maxsize=4)
+def _decoded(name: str, sha256: str):
+    """The decoded display derivative: a deep zoom asks for a dozen tiles of it at once."""
+    from PIL import Image
+
+    with default_storage.open(name, "rb") as handle, Image.open(handle) as image:
+        image.load()
+        return image.convert("RGB")
+
+
+def _bad(message: str) -> JsonResponse:
+    return JsonResponse({"detail": message}, status=400)
+
+
 @cors
 def image(request, pk: int, region: str, size: str, rotation: str, quality: str, fmt: str):
-    """Level0: region ``full``, rotation ``0``, quality ``default``, format ``jpg``, and only a
-    size listed in info.json (``w,h``) or ``max``."""
+    """Level1: region ``full``, ``square`` or ``x,y,w,h``; size ``max``, ``w,``, ``,h`` or
+    ``w,h``; rotation ``0``; quality ``default``; format ``jpg``. Pre-rendered sizes are sent
+    as stored; other requests are cut from the display derivative."""
     img = _visible_image(request, pk)
-    if (region, rotation, quality, fmt) != ("full", "0", "default", "jpg"):
-        return JsonResponse(
-            {"detail": "This level0 service serves full/<size>/0/default.jpg only."}, status=400
-        )
+    if rotation != "0":
+        return _bad("This level1 service serves rotation 0 only.")
+    if quality != "default":
+        return _bad("This level1 service serves the default quality only.")
+    if fmt != "jpg":
+        return _bad("This level1 service serves jpg only.")
     sizes = img.iiif_sizes()
     if not sizes:
         return JsonResponse(
             {"detail": "The derivatives of this image are not ready yet."}, status=404
         )
-    if size == "max":
-        wanted = sizes[-1]
+    max_w, max_h = sizes[-1]
+    try:
+        box = iiif.parse_region(region, img.width, img.height)
+        wanted = iiif.parse_size(size, box[2], box[3], max_w, max_h, max_w / img.width)
+    except iiif.ImageRequestError as exc:
+        return _bad(str(exc))
+    if box == (0, 0, img.width, img.height) and wanted in sizes:
+        # A pre-rendered size: sent like every stored file (ETag, X-Accel-Redirect or a signed
+        # S3 URL in production); shared caches may keep a published image's derivatives only.
+        small = wanted == (img.thumbnail_width, img.thumbnail_height)
+        stored = img.thumbnail if small else img.display
+        return stored_file_response(
+            request, stored, public=img.published, filename=f"{pk}-{wanted[0]}x{wanted[1]}.jpg"
+        )
+    display = img.display
+    etag = hashlib.sha256(f"{display.sha256}/{box}/{wanted}".encode()).hexdigest()[:32]
+    if request.headers.get("If-None-Match") == f'"{etag}"':
+        response = HttpResponse(status=304)
     else:
-        try:
-            wanted = tuple(int(v) for v in size.split(","))
-        except ValueError:
-            return JsonResponse({"detail": f"Unsupported size {size!r}."}, status=400)
-        if wanted not in sizes:
-            return JsonResponse(
-                {"detail": f"Size {size} is not pre-rendered; use one of the sizes in info.json."},
-                status=400,
-            )
-    stored = img.thumbnail if wanted == (img.thumbnail_width, img.thumbnail_height) else img.display
-    # Sent like every stored file (ETag, X-Accel-Redirect or a signed S3 URL in production);
-    # shared caches may keep a published image's derivatives only.
-    return stored_file_response(
-        request, stored, public=img.published, filename=f"{pk}-{wanted[0]}x{wanted[1]}.jpg"
-    )
+        source = _decoded(display.name, display.sha256)
+        out = io.BytesIO()
+        iiif.render_region(source, (img.width, img.height), box, wanted).save(
+            out, "JPEG", quality=85
+        )
+        response = HttpResponse(out.getvalue(), content_type="image/jpeg")
+    response["ETag"] = f'"{etag}"'
+    if img.published and not request.user.is_authenticated:
+        patch_cache_control(response, public=True, max_age=86400)
+    else:
+        patch_cache_control(response, private=True, max_age=0)
+    return response

@@ -1,4 +1,4 @@
-"""IIIF Presentation 3.0 and Image API 3.0 (level0): the properties the specs require."""
+"""IIIF Presentation 3.0 and Image API 3.0 (level1): the properties the specs require."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_manifest_required_properties(client, catalogue):
     body = anno["body"]
     assert body["type"] == "Image" and body["format"] == "image/jpeg"
     assert body["service"][0]["type"] == "ImageService3"
-    assert body["service"][0]["profile"] == "level0"
+    assert body["service"][0]["profile"] == "level1"
     # Semiotic annotations: on canvas.annotations, never painting, regions as xywh fragments.
     page = canvas["annotations"][0]
     assert page["type"] == "AnnotationPage"
@@ -93,7 +93,7 @@ def test_collection_documents(client, catalogue):
     assert client.get("/iiif/collections/hidden").status_code == 404
 
 
-def test_image_api_level0(client, catalogue):
+def test_image_api_level1(client, catalogue):
     collection = catalogue["atlas"]
     item = services.item_create(
         collection=collection, accession_number="BIG-1", title={"en": "Big"}, published=True
@@ -110,7 +110,9 @@ def test_image_api_level0(client, catalogue):
     assert info["id"] == f"{BASE}/iiif/image/{image.pk}"
     assert info["type"] == "ImageService3"
     assert info["protocol"] == "http://iiif.io/api/image"
-    assert info["profile"] == "level0"
+    assert info["profile"] == "level1"
+    # Tiles for a deep-zoom viewer: 512 px, halving until the image fits one tile.
+    assert info["tiles"] == [{"width": 512, "height": 512, "scaleFactors": [1, 2, 4]}]
     assert (info["width"], info["height"]) == (2000, 1200)
     assert info["sizes"] == [{"width": 256, "height": 154}, {"width": 1600, "height": 960}]
     assert (info["maxWidth"], info["maxHeight"]) == (1600, 960)
@@ -125,10 +127,33 @@ def test_image_api_level0(client, catalogue):
         assert cached.status_code == 304
     maximum = client.get(f"/iiif/image/{image.pk}/full/max/0/default.jpg")
     assert maximum.status_code == 200
-    # Anything a level0 server does not pre-render is refused with a reason.
+    # The tile requests OpenSeadragon makes: regions in full-image pixels, sizes "w,h".
+    for path, expected in (
+        ("0,0,1024,1024/512,512", (512, 512)),  # scale factor 2
+        ("1024,1024,1024,1024/488,88", (488, 88)),  # clipped at the corner: 976x176 at 1/2
+        ("0,0,2000,1200/500,", (500, 300)),
+        ("square/,100", (100, 100)),
+        ("512,0,512,512/max", (410, 410)),  # max = the display derivative's resolution
+    ):
+        response = client.get(f"/iiif/image/{image.pk}/{path}/0/default.jpg")
+        assert response.status_code == 200, (path, response.content)
+        assert response["Content-Type"] == "image/jpeg"
+        with Image.open(io.BytesIO(response.getvalue())) as served:
+            assert served.size == expected, path
+        assert (
+            client.get(
+                f"/iiif/image/{image.pk}/{path}/0/default.jpg", HTTP_IF_NONE_MATCH=response["ETag"]
+            ).status_code
+            == 304
+        )
+    # Anything else is refused with a reason.
     for bad in (
-        "full/999,999/0/default.jpg",
-        "0,0,10,10/max/0/default.jpg",
+        "full/1700,1020/0/default.jpg",  # above maxWidth
+        "0,0,10,10/20,20/0/default.jpg",  # upscaling
+        "0,0,10,10/^20,20/0/default.jpg",
+        "pct:0,0,10,10/max/0/default.jpg",
+        "3000,0,10,10/max/0/default.jpg",  # outside the image
+        "full/,/0/default.jpg",
         "full/max/90/default.jpg",
         "full/max/0/gray.jpg",
         "full/max/0/default.png",
