@@ -14,6 +14,7 @@ accession number, images by checksum, annotations by image + category + motifs.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -59,6 +60,9 @@ class ImportReport:
     images_added: int = 0
     annotations_added: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    # One entry per row: {"row", "accession_number", "outcome", "reason"}, outcome one of
+    # created / updated / unchanged / refused (what a dry run shows before anything is written).
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -231,31 +235,65 @@ def _import_row(
         report.annotations_added += 1
 
 
+class _DryRun(Exception):
+    """Raised at the end of a dry run to roll back everything it wrote (files included)."""
+
+
+COUNTERS = ("created", "updated", "unchanged", "images_added", "annotations_added")
+
+
 def catalogue_import(
-    *, rows: Iterable[dict[str, Any]], images: Callable[[str], bytes | None], user=None
+    *,
+    rows: Iterable[dict[str, Any]],
+    images: Callable[[str], bytes | None],
+    user=None,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Import rows one transaction each; return counts and every rejected row with its reason.
 
-    Row numbers count data rows from 1 (the CSV header is not a row).
+    Row numbers count data rows from 1 (the CSV header is not a row). ``dry_run`` runs the
+    very same checks and writes inside one transaction that is then rolled back (stored files
+    deleted, no job queued): the report says what an import would create, update and refuse.
     """
     report = ImportReport()
-    for number, row in enumerate(rows, start=1):
-        before = report.as_dict()
-        try:
-            with atomic_with_files():
-                _import_row(row, images, report, user)
-        except (RowRejected, ValidationError) as exc:
-            # Roll the counters back too: the row left nothing behind.
-            for key in ("created", "updated", "unchanged", "images_added", "annotations_added"):
-                setattr(report, key, before[key])
-            reason = _messages(exc) if isinstance(exc, ValidationError) else str(exc)
-            report.rejected.append(
-                {
-                    "row": number,
-                    "accession_number": str(row.get("accession_number") or ""),
-                    "reason": reason,
-                }
-            )
+    # A real import commits row by row (a bad row never holds back the good ones).
+    outer = atomic_with_files() if dry_run else contextlib.nullcontext()
+    try:
+        with outer:
+            for number, row in enumerate(rows, start=1):
+                before = report.as_dict()
+                accession = str(row.get("accession_number") or "")
+                try:
+                    with atomic_with_files():
+                        _import_row(row, images, report, user)
+                except (RowRejected, ValidationError) as exc:
+                    # Roll the counters back too: the row left nothing behind.
+                    for key in COUNTERS:
+                        setattr(report, key, before[key])
+                    reason = _messages(exc) if isinstance(exc, ValidationError) else str(exc)
+                    report.rejected.append(
+                        {"row": number, "accession_number": accession, "reason": reason}
+                    )
+                    outcome = "refused"
+                else:
+                    reason = ""
+                    outcome = next(
+                        k
+                        for k in ("created", "updated", "unchanged")
+                        if getattr(report, k) > before[k]
+                    )
+                report.rows.append(
+                    {
+                        "row": number,
+                        "accession_number": accession,
+                        "outcome": outcome,
+                        "reason": reason,
+                    }
+                )
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
     return report
 
 

@@ -212,3 +212,28 @@ def generated_companions(item: HeritageItem) -> list:
     return list(
         model.objects.filter(item=item, approved=True).select_related("file").order_by("pk")[:12]
     )
+
+
+def dataset_selection_images(
+    *,
+    collections: list[str] = (),
+    categories: list[str] = (),
+    motifs: list[str] = (),
+    items: list[str] = (),
+) -> QuerySet[ItemImage]:
+    """The catalogue images a dataset selection matches (the rule training_dataset_create
+    applies: filters combine with AND, each list with OR); the dataset page counts them live."""
+    images = ItemImage.objects.all()
+    if collections:
+        images = images.filter(item__collection__slug__in=collections)
+    if items:
+        images = images.filter(item__accession_number__in=items)
+    if categories:
+        images = images.filter(
+            pk__in=SemioticAnnotation.objects.filter(category__in=categories).values("image_id")
+        )
+    if motifs:
+        images = images.filter(
+            pk__in=SemioticAnnotation.objects.filter(motifs__slug__in=motifs).values("image_id")
+        )
+    return images

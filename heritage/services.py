@@ -228,6 +228,12 @@ def annotation_update(
     return annotation
 
 
+def annotation_delete(*, annotation: SemioticAnnotation) -> None:
+    """Remove a reading; frozen datasets keep their captions (they copied the text)."""
+    with transaction.atomic():
+        annotation.delete()
+
+
 PASSAGE_FIELDS = (
     "source_work",
     "section",
