@@ -1,15 +1,9 @@
 """Automated image metrics: MSE, PSNR, SSIM and a memorisation check. Plain numpy, no Django.
 
-SSIM follows scikit-image's ``structural_similarity(a, b, channel_axis=-1, data_range=255)``
-exactly (7x7 uniform window, sample covariance, K1=0.01, K2=0.03, mean over the interior that
-skimage keeps after cropping ``(win_size - 1) // 2`` pixels, averaged over channels), or its
-``gaussian_weights=True`` variant (sigma 1.5, truncate 3.5, 11 taps).
-
-Why it is faster than calling skimage once per pair: SSIM is memory-bound (a dozen full-size
-float64 temporaries per channel). We compute it in row strips with a halo, so the temporaries
-stay in cache, with four filters instead of five and in-place arithmetic; the same scipy
-filters as skimage, so the values match it to ~1e-15 (tests check 1e-6). The memorisation check
-computes each image's window statistics once and only the cross term per pair.
+SSIM is scikit-image's ``structural_similarity(a, b, channel_axis=-1, data_range=255)`` (7x7
+uniform window, sample covariance), called once per pair; the memorisation check calls it on
+grey thumbnails. A hand-written strip-wise SSIM was 1.32x faster here (docs/benchmarks.md), not
+enough to keep a second implementation of a published metric. MSE stays an exact numpy dot.
 
 PSNR of identical images is infinite. We never return ``inf``: a pair whose MSE is 0 gets
 ``psnr=None`` and ``identical=True``; :func:`summarise` averages PSNR over the non-identical
@@ -25,9 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 DATA_RANGE = 255.0
-K1, K2 = 0.01, 0.03
-UNIFORM_WIN = 7
-GAUSS_SIGMA, GAUSS_TRUNCATE = 1.5, 3.5
+UNIFORM_WIN = 7  # skimage's default window
+GAUSS_WIN = 11  # skimage's gaussian_weights window (sigma 1.5, truncate 3.5)
 
 
 @dataclass(frozen=True)
@@ -100,86 +93,6 @@ def psnr_from_mse(mse: float, data_range: float = DATA_RANGE) -> float | None:
 # --- SSIM -----------------------------------------------------------------------------------
 
 
-def _box_sum_valid(x: np.ndarray, w: int) -> np.ndarray:
-    """Sum over every w x w window fully inside the image, for x shaped (N, H, W, C)."""
-    n, h, wd, c = x.shape
-    cs = np.zeros((n, h + 1, wd, c), dtype=np.float64)
-    np.cumsum(x, axis=1, out=cs[:, 1:])
-    rows = cs[:, w:] - cs[:, :-w]
-    cs2 = np.zeros((n, h - w + 1, wd + 1, c), dtype=np.float64)
-    np.cumsum(rows, axis=2, out=cs2[:, :, 1:])
-    return cs2[:, :, w:] - cs2[:, :, :-w]
-
-
-def _ssim_plane(
-    x8: np.ndarray,
-    y8: np.ndarray,
-    *,
-    gaussian: bool,
-    data_range: float,
-    sample_cov: bool,
-    strip: int = 64,
-) -> float:
-    """Mean SSIM of one channel plane over skimage's interior, computed in row strips.
-
-    Each strip carries a halo of ``win - 1`` rows, so every kept window is whole; the strip's
-    dozen temporaries stay in the CPU cache, which is where the speed comes from (the work is
-    memory-bound). Only four filters are needed: x, y, x*x + y*y and x*y.
-    """
-    from scipy.ndimage import gaussian_filter, uniform_filter
-
-    if gaussian:
-        win = 2 * int(GAUSS_TRUNCATE * GAUSS_SIGMA + 0.5) + 1
-
-        def filt(v: np.ndarray) -> np.ndarray:
-            return gaussian_filter(v, GAUSS_SIGMA, truncate=GAUSS_TRUNCATE, mode="reflect")
-
-    else:
-        win = UNIFORM_WIN
-
-        def filt(v: np.ndarray) -> np.ndarray:
-            return uniform_filter(v, size=win, mode="reflect")
-
-    pad = (win - 1) // 2
-    height, width = x8.shape
-    n_points = win * win
-    cov_norm = n_points / (n_points - 1) if sample_cov else 1.0
-    c1 = (K1 * data_range) ** 2
-    c2 = (K2 * data_range) ** 2
-    total = 0.0
-    valid_rows = height - 2 * pad
-    for r0 in range(0, valid_rows, strip):
-        r1 = min(r0 + strip, valid_rows)
-        x = x8[r0 : r1 + win - 1].astype(np.float64)
-        y = y8[r0 : r1 + win - 1].astype(np.float64)
-        keep = (slice(pad, -pad), slice(pad, -pad))
-        ux = filt(x)[keep]
-        uy = filt(y)[keep]
-        sq = x * x
-        sq += y * y
-        sq = filt(sq)[keep]  # E[x^2] + E[y^2]
-        x *= y
-        sxy = filt(x)[keep]  # E[xy]
-        uxuy = ux * uy
-        ux *= ux
-        uy *= uy
-        ux += uy  # ux^2 + uy^2
-        sq -= ux
-        sq *= cov_norm
-        sq += c2  # vx + vy + C2
-        sxy -= uxuy
-        sxy *= 2 * cov_norm
-        sxy += c2  # 2 vxy + C2
-        uxuy *= 2
-        uxuy += c1  # 2 ux uy + C1
-        ux += c1  # ux^2 + uy^2 + C1
-        uxuy *= sxy
-        ux *= sq
-        uxuy /= ux
-        total += float(uxuy.sum())
-    return total / (valid_rows * (width - 2 * pad))
-
-
 def ssim_batch(
     a: np.ndarray,
     b: np.ndarray,
@@ -188,30 +101,33 @@ def ssim_batch(
     data_range: float = DATA_RANGE,
     use_sample_covariance: bool | None = None,
 ) -> np.ndarray:
-    """SSIM per pair of (N, H, W, C) (or (H, W, C)) images, equal to skimage's per pair.
+    """SSIM per pair of (N, H, W, C) (or (H, W, C)) images: skimage's, averaged over channels.
 
     ``use_sample_covariance`` defaults to skimage's default (True). Pass False with
     ``gaussian_weights=True`` for Wang et al. (2004)'s original definition.
     """
+    from skimage.metrics import structural_similarity
+
     a, b = _check_pairs(a, b)
-    sample_cov = True if use_sample_covariance is None else use_sample_covariance
-    win = 2 * int(GAUSS_TRUNCATE * GAUSS_SIGMA + 0.5) + 1 if gaussian_weights else UNIFORM_WIN
+    win = GAUSS_WIN if gaussian_weights else UNIFORM_WIN
     if min(a.shape[1], a.shape[2]) < win:
         raise ValueError(f"images must be at least {win}x{win} pixels for SSIM")
-    out = np.empty(a.shape[0], dtype=np.float64)
-    for i in range(a.shape[0]):
-        planes = [
-            _ssim_plane(
-                np.ascontiguousarray(a[i, ..., c]),
-                np.ascontiguousarray(b[i, ..., c]),
-                gaussian=gaussian_weights,
+    return np.array(
+        [
+            structural_similarity(
+                a[i],
+                b[i],
+                channel_axis=-1,
                 data_range=data_range,
-                sample_cov=sample_cov,
+                gaussian_weights=gaussian_weights,
+                use_sample_covariance=(
+                    True if use_sample_covariance is None else use_sample_covariance
+                ),
             )
-            for c in range(a.shape[-1])
-        ]
-        out[i] = float(np.mean(planes))  # mean over channels, as skimage does
-    return out
+            for i in range(a.shape[0])
+        ],
+        dtype=np.float64,
+    )
 
 
 def pair_metrics(a: np.ndarray, b: np.ndarray) -> list[PairMetrics]:
@@ -223,16 +139,6 @@ def pair_metrics(a: np.ndarray, b: np.ndarray) -> list[PairMetrics]:
         PairMetrics(mse=float(m), psnr=psnr_from_mse(float(m)), ssim=float(s), identical=m == 0)
         for m, s in zip(mses, ssims, strict=True)
     ]
-
-
-def skimage_pair_metrics(a: np.ndarray, b: np.ndarray) -> PairMetrics:
-    """The reference implementation (one pair): scikit-image's own functions."""
-    from skimage.metrics import mean_squared_error, structural_similarity
-
-    mse = float(mean_squared_error(a, b))
-    psnr = psnr_from_mse(mse)  # skimage's PSNR would be inf (with a warning) for mse == 0
-    ssim = float(structural_similarity(a, b, channel_axis=-1, data_range=DATA_RANGE))
-    return PairMetrics(mse=mse, psnr=psnr, ssim=ssim, identical=mse == 0)
 
 
 @dataclass(frozen=True)
@@ -355,29 +261,17 @@ def nearest_training(
 ) -> list[NearestMatch | None]:
     """For each generated grey thumbnail, the most similar training thumbnail.
 
-    Similarity is SSIM (skimage's 7x7 uniform window) between grey thumbnails; the per-image
-    window means and variances are computed once, so each of the G x T pairs costs only the
-    cross term. A near copy is SSIM >= ``ssim_threshold`` or a dHash distance <=
-    ``hash_threshold`` (when hashes are given) to the nearest image.
-    Returns None for each generated image when there are no training images.
+    Similarity is skimage's SSIM (7x7 uniform window) between grey thumbnails. A near copy is
+    SSIM >= ``ssim_threshold`` or a dHash distance <= ``hash_threshold`` (when hashes are given)
+    to the nearest image. Returns None for each generated image when there are no training images.
     """
+    from skimage.metrics import structural_similarity
+
     if not training:
         return [None] * len(generated)
-    t = np.stack(training).astype(np.float64)[..., None]  # (T, H, W, 1)
-    w = UNIFORM_WIN
-    area = float(w * w)
-    cov_norm = area / (area - 1)
-    c1, c2 = (K1 * DATA_RANGE) ** 2, (K2 * DATA_RANGE) ** 2
-    ut = _box_sum_valid(t, w) / area
-    vt = cov_norm * (_box_sum_valid(t * t, w) / area - ut * ut)
     results: list[NearestMatch | None] = []
     for gi, g in enumerate(generated):
-        x = np.asarray(g, dtype=np.float64)[None, ..., None]
-        ux = _box_sum_valid(x, w) / area
-        vx = cov_norm * (_box_sum_valid(x * x, w) / area - ux * ux)
-        vxy = cov_norm * (_box_sum_valid(t * x, w) / area - ux * ut)
-        s = ((2 * ux * ut + c1) * (2 * vxy + c2)) / ((ux * ux + ut * ut + c1) * (vx + vt + c2))
-        scores = s.mean(axis=(1, 2, 3))
+        scores = [structural_similarity(g, t, data_range=DATA_RANGE) for t in training]
         best = int(np.argmax(scores))
         dist: int | None = None
         if generated_hashes is not None and training_hashes is not None:
