@@ -259,6 +259,9 @@ class GazetteerPassage(Versioned):
     original_text = models.TextField(help_text="Classical Chinese original.")
     modern_paraphrase = models.TextField(blank=True)
     english_translation = models.TextField(blank=True)
+    # Readings in the kiosk's other languages (a language map, e.g. {"ug": "..."}); English and
+    # the modern Chinese paraphrase keep their own fields.
+    translations = LangMapField(blank=True)
     prompt_draft = models.TextField(blank=True)
     approved_prompt = models.TextField(blank=True)
     items = models.ManyToManyField(HeritageItem, blank=True, related_name="passages")

@@ -240,6 +240,7 @@ PASSAGE_FIELDS = (
     "original_text",
     "modern_paraphrase",
     "english_translation",
+    "translations",
     "prompt_draft",
     "approved_prompt",
     "published",
