@@ -56,7 +56,8 @@ class ValidationImageInline(admin.TabularInline):
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ["__str__", "dataset", "base_model", "preset", "status", "final_loss", "sweep"]
-    list_filter = ["status", "preset"]
+    list_filter = [("job__status", admin.ChoicesFieldListFilter), "preset"]
+    list_select_related = ["dataset", "base_model", "sweep", "job"]
     search_fields = ["name"]
     raw_id_fields = ["job", "lora_diffusers", "lora_kohya", "sweep"]
     readonly_fields = [
@@ -102,7 +103,8 @@ class GeneratedImageInline(admin.TabularInline):
 @admin.register(GenerationRequest)
 class GenerationRequestAdmin(admin.ModelAdmin):
     list_display = ["__str__", "base_model", "training_run", "sampler", "steps", "status"]
-    list_filter = ["status", "sampler", "compare_with_base"]
+    list_filter = [("job__status", admin.ChoicesFieldListFilter), "sampler", "compare_with_base"]
+    list_select_related = ["base_model", "training_run", "job"]
     search_fields = ["prompt", "final_prompt"]
     raw_id_fields = ["job", "contact_sheet", "passage", "item", "training_run"]
     inlines = [GeneratedImageInline]

@@ -22,41 +22,14 @@ from typing import Any
 
 from django.conf import settings
 
-from archives.services import atomic_with_files, stored_file_read, stored_file_save
-from generation.models import (
-    GeneratedImage,
-    GenerationRequest,
-    JobStatus,
-    TrainingCheckpoint,
-    TrainingRun,
-    ValidationImage,
-)
+from archives.services import stored_file_read
+from generation import services
+from generation.models import GeneratedImage, GenerationRequest, TrainingRun
 from generation.selectors import loss_curve_points
-from generation.services import loss_log_append, run_status_set
 from jobs.models import Job
 from jobs.queue import JobCancelled, job_handler, job_progress
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes (and cancel checks)
-
-
-class _Guard:
-    """Mirror the job's outcome on the run/request row, whatever happens in the handler."""
-
-    def __init__(self, obj: TrainingRun | GenerationRequest) -> None:
-        self.obj = obj
-
-    def __enter__(self) -> None:
-        run_status_set(run=self.obj, status=JobStatus.RUNNING)
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            return False
-        if issubclass(exc_type, JobCancelled):
-            run_status_set(run=self.obj, status=JobStatus.CANCELLED)
-        else:
-            error = f"{exc_type.__name__}: {exc}"
-            run_status_set(run=self.obj, status=JobStatus.FAILED, error=error)
-        return False
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -64,10 +37,9 @@ class _Guard:
 
 @job_handler("generation.train", queue="gpu", timeout=24 * 60 * 60)
 def train(job: Job) -> dict[str, Any]:
+    """Train the run ``params["run_id"]``; the run reads its status from this job."""
     run = TrainingRun.objects.select_related("dataset", "base_model").get(pk=job.params["run_id"])
-    if run.is_finished:
-        return {"skipped": f"run is already {run.status}"}
-    with _Guard(run), tempfile.TemporaryDirectory(prefix=f"atelier-run-{run.pk}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"atelier-run-{run.pk}-") as tmp:
         return _train(job, run, Path(tmp))
 
 
@@ -87,9 +59,83 @@ def _provenance(run: TrainingRun) -> dict[str, Any]:
     }
 
 
+class _TrainingReporter:
+    """The training loop's callbacks: loss points and progress to the job, checkpoints and
+    validation images to the services (which store them)."""
+
+    def __init__(self, job: Job, run: TrainingRun, config, loss_log: list[dict]) -> None:
+        self.job, self.run, self.config = job, run, config
+        self.log = loss_log
+        self.cancelled = False
+        self.last_write = self.last_check = 0.0
+
+    def __call__(self, progress) -> None:
+        if progress.event == "step":
+            point = {
+                "step": progress.step,
+                "epoch": progress.epoch,
+                "loss": progress.loss,
+                "lr": progress.lr,
+            }
+            self.log = services.loss_log_append(self.log, point)
+            self.write_progress(progress, force=progress.step == progress.total_steps)
+        elif progress.event == "checkpoint":
+            services.training_checkpoint_record(
+                run=self.run,
+                step=progress.step,
+                epoch=progress.epoch,
+                path=Path(progress.paths[0]),
+                loss_log=self.log,
+            )
+            self.write_progress(progress, force=True)
+        elif progress.event == "validation":
+            services.validation_images_store(
+                run=self.run,
+                epoch=progress.epoch,
+                paths=list(progress.paths),
+                prompts=list(self.config.validation_prompts),
+                seed=self.config.validation_seed,
+            )
+
+    def write_progress(self, progress, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_write < PROGRESS_INTERVAL:
+            return
+        self.last_write = now
+        # A checkpoint event carries no loss or lr: keep showing the last step's.
+        last = self.log[-1] if self.log else {}
+        loss = progress.loss if progress.loss is not None else last.get("loss")
+        lr = progress.lr if progress.lr is not None else last.get("lr")
+        data = {
+            "step": progress.step,
+            "total_steps": progress.total_steps,
+            "epoch": progress.epoch,
+            "total_epochs": progress.total_epochs,
+            "loss": loss,
+            "lr": lr,
+            "eta_seconds": progress.eta_seconds,
+            "loss_curve": loss_curve_points(self.log),
+        }
+        message = f"step {progress.step} of {progress.total_steps}, epoch {progress.epoch}"
+        if loss is not None:
+            message += f", loss {loss:.4f}"
+        try:
+            job_progress(self.job, progress.step / max(1, progress.total_steps), message, data=data)
+        except JobCancelled:
+            self.cancelled = True  # train_lora stops at its next should_stop()
+
+    def should_stop(self) -> bool:
+        if not self.cancelled:
+            now = time.monotonic()
+            if now - self.last_check >= PROGRESS_INTERVAL:
+                self.last_check = now
+                self.cancelled = Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+        return self.cancelled
+
+
 def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
     from generation.diffusion.config import LoraTrainingConfig
-    from generation.diffusion.train import TrainingProgress, train_lora
+    from generation.diffusion.train import train_lora
     from heritage.selectors import dataset_examples
 
     config = LoraTrainingConfig.from_dict(run.settings)
@@ -114,92 +160,22 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
         fraction = latest.step / max(1, _total_steps(job))
         job_progress(job, fraction, f"resuming at step {latest.step}")
 
-    state = {"cancelled": False, "last_write": 0.0, "log": loss_log}
-    # Keyed by prompt index (seed = validation_seed + index): captions repeat, indices don't.
-    stored_validation = {
-        (v.step, v.condition, v.seed - config.validation_seed) for v in run.validation_images.all()
-    }
-
-    def write_progress(progress: TrainingProgress, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - state["last_write"] < PROGRESS_INTERVAL:
-            return
-        state["last_write"] = now
-        # A checkpoint event carries no loss or lr: keep showing the last step's.
-        last = state["log"][-1] if state["log"] else {}
-        loss = progress.loss if progress.loss is not None else last.get("loss")
-        lr = progress.lr if progress.lr is not None else last.get("lr")
-        data = {
-            "step": progress.step,
-            "total_steps": progress.total_steps,
-            "epoch": progress.epoch,
-            "total_epochs": progress.total_epochs,
-            "loss": loss,
-            "lr": lr,
-            "eta_seconds": progress.eta_seconds,
-            "loss_curve": loss_curve_points(state["log"]),
-        }
-        message = f"step {progress.step} of {progress.total_steps}, epoch {progress.epoch}"
-        if loss is not None:
-            message += f", loss {loss:.4f}"
-        try:
-            job_progress(job, progress.step / max(1, progress.total_steps), message, data=data)
-        except JobCancelled:
-            state["cancelled"] = True  # train_lora stops at its next should_stop()
-
-    def on_progress(progress: TrainingProgress) -> None:
-        if progress.event == "step":
-            point = {
-                "step": progress.step,
-                "epoch": progress.epoch,
-                "loss": progress.loss,
-                "lr": progress.lr,
-            }
-            state["log"] = loss_log_append(state["log"], point)
-            write_progress(progress, force=progress.step == progress.total_steps)
-        elif progress.event == "checkpoint":
-            path = Path(progress.paths[0])
-            with atomic_with_files():
-                if not run.checkpoints.filter(step=progress.step).exists():
-                    stored = stored_file_save(
-                        name=f"generation/runs/{run.pk}/checkpoints/{path.name}",
-                        content=path.read_bytes(),
-                        content_type="application/octet-stream",
-                    )
-                    TrainingCheckpoint.objects.create(
-                        run=run,
-                        epoch=progress.epoch,
-                        step=progress.step,
-                        archive=stored,
-                        loss=state["log"][-1]["loss"] if state["log"] else None,
-                    )
-                TrainingRun.objects.filter(pk=run.pk).update(loss_log=state["log"])
-            write_progress(progress, force=True)
-        elif progress.event == "validation":
-            _store_validation(run, config, progress, stored_validation)
-
-    def should_stop() -> bool:
-        if not state["cancelled"]:
-            now = time.monotonic()
-            if now - state.get("last_check", 0.0) >= PROGRESS_INTERVAL:
-                state["last_check"] = now
-                state["cancelled"] = Job.objects.filter(pk=job.pk, cancel_requested=True).exists()
-        return state["cancelled"]
-
+    reporter = _TrainingReporter(job, run, config, loss_log)
+    provenance = _provenance(run)
     result = train_lora(
         config,
         examples,
         base_model=run.base_model.path,
         output_dir=out,
-        callback=on_progress,
-        should_stop=should_stop,
+        callback=reporter,
+        should_stop=reporter.should_stop,
         resume=True,
         title=run.name or f"Atelier LoRA {run.pk}",
-        license=", ".join(_provenance(run)["rights"]),
-        provenance=_provenance(run),
+        license=", ".join(provenance["rights"]),
+        provenance=provenance,
     )
     if result.status == "cancelled" or result.files is None:
-        TrainingRun.objects.filter(pk=run.pk).update(loss_log=state["log"])
+        services.training_run_loss_log_save(run=run, loss_log=reporter.log)
         raise JobCancelled(f"training run {run.pk} was cancelled")
 
     metrics = _validation_metrics(run, config)
@@ -214,36 +190,16 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
             "resumed_from_step": result.resumed_from_step,
         }
     )
-    with atomic_with_files():
-        run.lora_diffusers = stored_file_save(
-            name=f"generation/runs/{run.pk}/lora/pytorch_lora_weights.safetensors",
-            content=Path(result.files.diffusers_path).read_bytes(),
-            content_type="application/octet-stream",
-        )
-        if result.files.kohya_path:  # named by its ss_output_name: A1111's <lora:NAME:1>
-            kohya = Path(result.files.kohya_path)
-            run.lora_kohya = stored_file_save(
-                name=f"generation/runs/{run.pk}/lora/{kohya.name}",
-                content=kohya.read_bytes(),
-                content_type="application/octet-stream",
-            )
-        else:  # layers kohya cannot hold: no file, and the run page says why
-            metrics["kohya_note"] = result.files.kohya_note
-        run.loss_log = [dict(p) for p in state["log"]]
-        run.final_loss = result.final_loss
-        run.peak_memory_bytes = int(result.peak_memory_bytes) or None
-        run.metrics = metrics
-        run.save(
-            update_fields=[
-                "lora_diffusers",
-                "lora_kohya",
-                "loss_log",
-                "final_loss",
-                "peak_memory_bytes",
-                "metrics",
-            ]
-        )
-        run_status_set(run=run, status=JobStatus.SUCCEEDED)
+    run = services.training_run_complete(
+        run=run,
+        diffusers_path=Path(result.files.diffusers_path),
+        kohya_path=Path(result.files.kohya_path) if result.files.kohya_path else None,
+        kohya_note=result.files.kohya_note or "",
+        loss_log=reporter.log,
+        final_loss=result.final_loss,
+        peak_memory_bytes=result.peak_memory_bytes,
+        metrics=metrics,
+    )
     return {
         "run_id": run.pk,
         "final_loss": result.final_loss,
@@ -262,38 +218,6 @@ def _slug(run: TrainingRun) -> str:
     from django.utils.text import slugify
 
     return slugify(run.name)[:60] or f"run-{run.pk}"
-
-
-def _store_validation(run, config, progress, stored: set) -> None:
-    """Store validation PNGs: ``validation/base/NN.png`` (once) and ``validation/step-N/``."""
-    rows = []
-    with atomic_with_files():
-        for name in progress.paths:
-            path = Path(name)
-            condition = "base" if path.parent.name == "base" else "lora"
-            step = 0 if condition == "base" else int(path.parent.name.split("-")[-1])
-            index = int(path.stem)
-            prompt = config.validation_prompts[index]
-            if (step, condition, index) in stored:
-                continue
-            file = stored_file_save(
-                name=f"generation/runs/{run.pk}/validation/{path.parent.name}/{path.name}",
-                content=path.read_bytes(),
-                content_type="image/png",
-            )
-            rows.append(
-                ValidationImage(
-                    run=run,
-                    epoch=0 if condition == "base" else progress.epoch,
-                    step=step,
-                    condition=condition,
-                    prompt=prompt,
-                    seed=config.validation_seed + index,
-                    file=file,
-                )
-            )
-            stored.add((step, condition, index))
-        ValidationImage.objects.bulk_create(rows)
 
 
 def _validation_metrics(run: TrainingRun, config) -> dict[str, Any]:
@@ -381,10 +305,7 @@ def generate(job: Job) -> dict[str, Any]:
     request = GenerationRequest.objects.select_related(
         "base_model", "training_run__lora_diffusers", "passage", "item"
     ).get(pk=job.params["request_id"])
-    if request.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
-        return {"skipped": f"request is already {request.status}"}
-    with _Guard(request):
-        return _generate(job, request)
+    return _generate(job, request)
 
 
 def lora_local_path(stored) -> Path:
@@ -518,43 +439,22 @@ def _generate(job: Job, request: GenerationRequest) -> dict[str, Any]:
             data = png_with_metadata(image, parameters=parameters, provenance=provenance)
             rendered.append((seed, condition, image, data))
 
-    # Everything is stored in one transaction: a failure or cancel leaves no half request.
-    with atomic_with_files():
-        rows = []
-        for seed, condition, image, data in rendered:
-            file = stored_file_save(
-                name=f"generation/requests/{request.pk}/{seed}-{condition}.png",
-                content=data,
-                content_type="image/png",
-            )
-            rows.append(
-                GeneratedImage(
-                    request=request,
-                    file=file,
-                    seed=seed,
-                    condition=condition,
-                    prompt=request.final_prompt,
-                    width=image.width,
-                    height=image.height,
-                    item=request.item,
-                    passage=request.passage,
-                )
-            )
-        GeneratedImage.objects.bulk_create(rows)
-        if len(rendered) > 1:
-            by_seed: dict[int, dict[str, Any]] = {}
-            for seed, condition, image, _ in rendered:
-                by_seed.setdefault(seed, {})[condition] = image
-            sheet = inference.contact_sheet(list(by_seed.items()), title=request.final_prompt[:60])
-            buffer = io.BytesIO()
-            sheet.save(buffer, format="PNG")
-            request.contact_sheet = stored_file_save(
-                name=f"generation/requests/{request.pk}/contact-sheet.png",
-                content=buffer.getvalue(),
-                content_type="image/png",
-            )
-            request.save(update_fields=["contact_sheet"])
-        run_status_set(run=request, status=JobStatus.SUCCEEDED)
+    sheet_png = None
+    if len(rendered) > 1:
+        by_seed: dict[int, dict[str, Any]] = {}
+        for seed, condition, image, _ in rendered:
+            by_seed.setdefault(seed, {})[condition] = image
+        sheet = inference.contact_sheet(list(by_seed.items()), title=request.final_prompt[:60])
+        buffer = io.BytesIO()
+        sheet.save(buffer, format="PNG")
+        sheet_png = buffer.getvalue()
+    services.generated_images_store(
+        request=request,
+        rendered=[
+            (seed, cond, image.width, image.height, data) for seed, cond, image, data in rendered
+        ],
+        contact_sheet_png=sheet_png,
+    )
     return {
         "request_id": request.pk,
         "images": len(rendered),

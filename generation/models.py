@@ -2,7 +2,8 @@
 
 Every file (LoRA weights, checkpoints, validation images, generated PNGs, contact sheets) is an
 ``archives.StoredFile`` with its sha256. The ``jobs.Job`` row is the truth about a run or a
-request while it is queued or running; ``status`` here mirrors it so lists can filter on it.
+request: runs and requests read ``status`` (and when it finished, and why it failed) from their
+job, and querysets filter on ``job__status``. Nothing mirrors it.
 """
 
 from __future__ import annotations
@@ -10,15 +11,41 @@ from __future__ import annotations
 from django.conf import settings as django_settings
 from django.db import models
 
+from jobs.models import Job
 
-class JobStatus(models.TextChoices):
-    """The same values as ``jobs.Job.Status``, mirrored on runs and requests."""
+JobStatus = Job.Status  # the one job state, read by runs and requests through their job
 
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+
+class JobState(models.Model):
+    """A row whose state is its job's: ``status``, ``finished_at``, ``error`` read ``job``.
+
+    Abstract (no table); select_related("job") in lists. A row is created before its job in
+    the same transaction, so ``job`` is empty only for that moment: it reads as queued.
+    """
+
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def status(self) -> str:
+        return self.job.status if self.job_id else Job.Status.QUEUED
+
+    @property
+    def finished_at(self):
+        return self.job.finished_at if self.job_id else None
+
+    @property
+    def error(self) -> str:
+        """The job's error without its traceback (that stays on the job, for operators)."""
+        return self.job.error.split("\n\n", 1)[0] if self.job_id else ""
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in Job.FINISHED
 
 
 class BaseModel(models.Model):
@@ -82,7 +109,7 @@ class Sweep(models.Model):
         return self.name
 
 
-class TrainingRun(models.Model):
+class TrainingRun(JobState):
     """One LoRA fine-tuning run of a base model on a training dataset, as a ``gpu`` job."""
 
     name = models.CharField(max_length=200, blank=True)
@@ -95,12 +122,6 @@ class TrainingRun(models.Model):
     preset = models.CharField(max_length=50, blank=True)
     # The full LoraTrainingConfig as JSON (LoraTrainingConfig.to_dict()).
     settings = models.JSONField(default=dict)
-    job = models.ForeignKey(
-        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    status = models.CharField(
-        max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
-    )
     # [{"step": 1, "epoch": 0, "loss": 0.1, "lr": 1e-4}, ...] (bounded; see services).
     loss_log = models.JSONField(default=list, blank=True)
     final_loss = models.FloatField(null=True, blank=True)
@@ -120,22 +141,16 @@ class TrainingRun(models.Model):
     sweep = models.ForeignKey(
         Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.name or f"run {self.pk}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
     @property
     def lora_sha256(self) -> str:
@@ -185,7 +200,7 @@ class ValidationImage(models.Model):
         return f"{self.run} epoch {self.epoch} {self.condition}: {self.prompt[:30]}"
 
 
-class GenerationRequest(models.Model):
+class GenerationRequest(JobState):
     """Images from one prompt with chosen settings; optionally with a LoRA and its base pair."""
 
     class Sampler(models.TextChoices):
@@ -230,12 +245,6 @@ class GenerationRequest(models.Model):
     height = models.PositiveIntegerField(default=512)
     seeds = models.JSONField(default=list)
     compare_with_base = models.BooleanField(default=False)
-    job = models.ForeignKey(
-        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    status = models.CharField(
-        max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
-    )
     contact_sheet = models.ForeignKey(
         "archives.StoredFile", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -244,7 +253,6 @@ class GenerationRequest(models.Model):
         django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

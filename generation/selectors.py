@@ -11,7 +11,6 @@ from generation.models import (
     Sweep,
     TrainingRun,
 )
-from generation.services import status_sync
 
 LOSS_CURVE_POINTS = 400  # points of a loss curve carried to the run page (live and final)
 
@@ -51,9 +50,7 @@ def training_run_list() -> QuerySet[TrainingRun]:
 
 
 def training_run_detail(pk: int) -> TrainingRun:
-    run = training_run_list().get(pk=pk)
-    status_sync(run)
-    return run
+    return training_run_list().get(pk=pk)
 
 
 def generation_request_list() -> QuerySet[GenerationRequest]:
@@ -63,9 +60,7 @@ def generation_request_list() -> QuerySet[GenerationRequest]:
 
 
 def generation_request_detail(pk: int) -> GenerationRequest:
-    request = generation_request_list().get(pk=pk)
-    status_sync(request)
-    return request
+    return generation_request_list().get(pk=pk)
 
 
 def generated_image_list(*, user=None) -> QuerySet[GeneratedImage]:
@@ -88,7 +83,6 @@ def sweep_comparison(sweep: Sweep) -> list[dict]:
     """One row per cell: the grid values, status, final loss, validation metrics."""
     rows = []
     for run in sweep.runs.select_related("job").order_by("pk"):
-        status_sync(run)
         rows.append(
             {
                 "run": run,

@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from archives.services import atomic_with_files, stored_file_save
 from generation.diffusion import inference
 from generation.diffusion.config import (
     PRESETS,
@@ -36,9 +37,10 @@ from generation.models import (
     GenerationRequest,
     JobStatus,
     Sweep,
+    TrainingCheckpoint,
     TrainingRun,
+    ValidationImage,
 )
-from jobs.models import Job
 from jobs.queue import job_cancel, job_enqueue
 
 LOSS_LOG_MAX_POINTS = 2000  # past this, the loss log merges neighbours (see loss_log_append)
@@ -293,31 +295,169 @@ def training_run_create(
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Cancel the run's job (the run reads its status from the job)."""
     if run.job is None:
         raise ValueError("this run has no job")
-    job = job_cancel(job=run.job)
-    if job.status == Job.Status.CANCELLED:
-        run_status_set(run=run, status=JobStatus.CANCELLED)
+    run.job = job_cancel(job=run.job)
     return run
 
 
-def run_status_set(*, run: TrainingRun | GenerationRequest, status: str, error: str = "") -> None:
-    """Mirror the job's status on the run/request row (lists filter on it)."""
-    fields: dict[str, Any] = {"status": status}
-    if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
-        fields["finished_at"] = timezone.now()
-    if error and isinstance(run, TrainingRun):
-        fields["error"] = error[:5000]
-    type(run).objects.filter(pk=run.pk).update(**fields)
-    for key, value in fields.items():
-        setattr(run, key, value)
+# --- what training and generation jobs store (generation.jobs calls these) -----------------
 
 
-def status_sync(obj: TrainingRun | GenerationRequest) -> None:
-    """Catch up with a job that finished without its handler (worker killed, reconciler)."""
-    job = obj.job
-    if job is not None and job.is_finished and obj.status != job.status:
-        run_status_set(run=obj, status=job.status, error=job.error)
+def training_checkpoint_record(
+    *, run: TrainingRun, step: int, epoch: int, path: Path, loss_log: list[dict]
+) -> TrainingCheckpoint:
+    """Store a checkpoint file the training loop wrote (once per step) and the loss so far.
+
+    Stored as soon as it is written: a re-queued job on any worker resumes from the newest.
+    """
+    with atomic_with_files():
+        checkpoint = run.checkpoints.filter(step=step).first()
+        if checkpoint is None:
+            checkpoint = TrainingCheckpoint(
+                run=run,
+                epoch=epoch,
+                step=step,
+                archive=stored_file_save(
+                    name=f"generation/runs/{run.pk}/checkpoints/{path.name}",
+                    content=path.read_bytes(),
+                    content_type="application/octet-stream",
+                ),
+                loss=loss_log[-1].get("loss") if loss_log else None,
+            )
+            _save(checkpoint)
+        training_run_loss_log_save(run=run, loss_log=loss_log)
+    return checkpoint
+
+
+def training_run_loss_log_save(*, run: TrainingRun, loss_log: list[dict]) -> None:
+    """Keep the loss log so far (a cancelled or resumed run shows its curve)."""
+    run.loss_log = [dict(p) for p in loss_log]
+    TrainingRun.objects.filter(pk=run.pk).update(loss_log=run.loss_log)
+
+
+def validation_images_store(
+    *, run: TrainingRun, epoch: int, paths: list[str], prompts: list[str], seed: int
+) -> list[ValidationImage]:
+    """Store the validation PNGs of one validation event, each once.
+
+    ``validation/base/NN.png`` (the base model, once) and ``validation/step-N/NN.png`` (the LoRA
+    at step N); NN is the prompt's index, drawn with seed ``seed + NN``.
+    """
+    stored = {(v.step, v.condition, v.seed) for v in run.validation_images.all()}
+    rows = []
+    with atomic_with_files():
+        for name in paths:
+            path = Path(name)
+            condition = "base" if path.parent.name == "base" else "lora"
+            step = 0 if condition == "base" else int(path.parent.name.split("-")[-1])
+            index = int(path.stem)
+            if (step, condition, seed + index) in stored:
+                continue  # stored before a resume
+            row = ValidationImage(
+                run=run,
+                epoch=0 if condition == "base" else epoch,
+                step=step,
+                condition=condition,
+                prompt=prompts[index],
+                seed=seed + index,
+                file=stored_file_save(
+                    name=f"generation/runs/{run.pk}/validation/{path.parent.name}/{path.name}",
+                    content=path.read_bytes(),
+                    content_type="image/png",
+                ),
+            )
+            row.full_clean()
+            rows.append(row)
+            stored.add((step, condition, seed + index))
+        ValidationImage.objects.bulk_create(rows)
+    return rows
+
+
+def training_run_complete(
+    *,
+    run: TrainingRun,
+    diffusers_path: Path,
+    kohya_path: Path | None,
+    kohya_note: str,
+    loss_log: list[dict],
+    final_loss: float | None,
+    peak_memory_bytes: int | None,
+    metrics: dict[str, Any],
+) -> TrainingRun:
+    """Store the finished run's LoRA files, loss log and metrics in one transaction (the job
+    then succeeds; the run reads that from its job)."""
+    metrics = dict(metrics)
+    with atomic_with_files():
+        run.lora_diffusers = stored_file_save(
+            name=f"generation/runs/{run.pk}/lora/pytorch_lora_weights.safetensors",
+            content=diffusers_path.read_bytes(),
+            content_type="application/octet-stream",
+        )
+        if kohya_path is not None:  # named by its ss_output_name: A1111's <lora:NAME:1>
+            run.lora_kohya = stored_file_save(
+                name=f"generation/runs/{run.pk}/lora/{kohya_path.name}",
+                content=kohya_path.read_bytes(),
+                content_type="application/octet-stream",
+            )
+        else:  # layers kohya cannot hold: no file, and the run page says why
+            metrics["kohya_note"] = kohya_note
+        run.loss_log = [dict(p) for p in loss_log]
+        run.final_loss = final_loss
+        run.peak_memory_bytes = int(peak_memory_bytes or 0) or None
+        run.metrics = metrics
+        run.full_clean()
+        run.save(
+            update_fields=[
+                "lora_diffusers",
+                "lora_kohya",
+                "loss_log",
+                "final_loss",
+                "peak_memory_bytes",
+                "metrics",
+            ]
+        )
+    return run
+
+
+def generated_images_store(
+    *,
+    request: GenerationRequest,
+    rendered: list[tuple[int, str, int, int, bytes]],
+    contact_sheet_png: bytes | None = None,
+) -> list[GeneratedImage]:
+    """Store a request's PNGs ``(seed, condition, width, height, png)`` and its contact sheet
+    in one transaction: a failure or cancel before this leaves no half request."""
+    with atomic_with_files():
+        rows = []
+        for seed, condition, width, height, data in rendered:
+            row = GeneratedImage(
+                request=request,
+                file=stored_file_save(
+                    name=f"generation/requests/{request.pk}/{seed}-{condition}.png",
+                    content=data,
+                    content_type="image/png",
+                ),
+                seed=seed,
+                condition=condition,
+                prompt=request.final_prompt,
+                width=width,
+                height=height,
+                item=request.item,
+                passage=request.passage,
+            )
+            row.full_clean()
+            rows.append(row)
+        GeneratedImage.objects.bulk_create(rows)
+        if contact_sheet_png is not None:
+            request.contact_sheet = stored_file_save(
+                name=f"generation/requests/{request.pk}/contact-sheet.png",
+                content=contact_sheet_png,
+                content_type="image/png",
+            )
+            request.save(update_fields=["contact_sheet"])
+    return rows
 
 
 def _merge_loss_points(a: dict, b: dict) -> dict:

@@ -128,7 +128,6 @@ VALIDATION_ROWS = (
 @curator_required
 def run_detail(request, pk: int):
     run = get_object_or_404(selectors.training_run_list(), pk=pk)
-    services.status_sync(run)
     curve = (run.job.data or {}).get("loss_curve") if run.job else None
     if not curve:
         curve = selectors.loss_curve_points(run.loss_log)
@@ -221,7 +220,9 @@ def request_new(request):
             "errors": errors,
             "passages": GazetteerPassage.objects.exclude(approved_prompt="")[:200],
             "all_passages": GazetteerPassage.objects.all()[:200],
-            "runs": TrainingRun.objects.filter(status="succeeded", lora_diffusers__isnull=False),
+            "runs": TrainingRun.objects.filter(
+                job__status="succeeded", lora_diffusers__isnull=False
+            ),
             "samplers": GenerationRequest.Sampler.choices,
         },
         status=400 if errors else 200,
@@ -231,7 +232,6 @@ def request_new(request):
 @curator_required
 def request_detail(request, pk: int):
     obj = get_object_or_404(selectors.generation_request_list(), pk=pk)
-    services.status_sync(obj)
     by_seed: dict[int, dict[str, GeneratedImage]] = {}
     for image in obj.images.all():
         by_seed.setdefault(image.seed, {})[image.condition] = image

@@ -15,6 +15,7 @@ from generation.models import (
     TrainingRun,
     ValidationImage,
 )
+from jobs.models import Job
 
 
 class StoredFileSerializer(serializers.Serializer):
@@ -79,6 +80,10 @@ class ValidationImageSerializer(serializers.ModelSerializer):
 
 class TrainingRunSerializer(serializers.ModelSerializer):
     job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
+    # Read from the run's job (the one job state); the same field and values as before.
+    status = serializers.ChoiceField(choices=Job.Status.choices, read_only=True)
+    error = serializers.CharField(read_only=True, help_text="Why the job failed (first line).")
+    finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
     lora_diffusers = StoredFileField(allow_null=True)
     lora_kohya = StoredFileField(allow_null=True)
     checkpoints = CheckpointSerializer(many=True, read_only=True)
@@ -130,7 +135,7 @@ class SweepRunSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(help_text="The training run.")
     cell = serializers.DictField(help_text="This cell's settings, e.g. {'unet_lr': 0.0008}.")
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Job.Status.choices)
     final_loss = serializers.FloatField(allow_null=True)
     metrics = serializers.DictField(help_text="Validation MSE/PSNR/SSIM (lora, base), steps...")
 
@@ -186,6 +191,8 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
 
 class GenerationRequestSerializer(serializers.ModelSerializer):
     job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
+    status = serializers.ChoiceField(choices=Job.Status.choices, read_only=True)
+    finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
     images = GeneratedImageSerializer(many=True, read_only=True)
     contact_sheet = StoredFileField(allow_null=True)
 

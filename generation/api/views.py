@@ -15,7 +15,8 @@ from generation import selectors, services
 from generation.api import serializers as s
 from generation.diffusion.config import PRESETS
 from generation.diffusion.prompting import PromptDraftError, PromptDraftRefused
-from generation.models import BaseModel, GeneratedImage, Sweep, TrainingRun
+from generation.models import BaseModel, GeneratedImage, GenerationRequest, Sweep, TrainingRun
+from jobs.models import Job
 
 
 class IsCurator(permissions.BasePermission):
@@ -71,23 +72,36 @@ class BaseModelViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(s.BaseModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
+class TrainingRunFilter(django_filters.FilterSet):
+    """``?status=`` reads the run's job: the one job state."""
+
+    status = django_filters.ChoiceFilter(field_name="job__status", choices=Job.Status.choices)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["status", "dataset", "base_model", "sweep", "preset"]
+
+
+class GenerationRequestFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(field_name="job__status", choices=Job.Status.choices)
+
+    class Meta:
+        model = GenerationRequest
+        fields = ["status", "training_run", "passage", "item", "sampler"]
+
+
 class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
     """LoRA training runs. POST starts one (checked, then queued on the gpu queue)."""
 
     serializer_class = s.TrainingRunSerializer
     permission_classes = [IsCurator]
     throttle_scope = "expensive"  # POST queues GPU work (core.throttling)
-    filterset_fields = ["status", "dataset", "base_model", "sweep", "preset"]
+    filterset_class = TrainingRunFilter
 
     def get_queryset(self):
         return selectors.training_run_list().prefetch_related(
             "checkpoints__archive", "validation_images__file"
         )
-
-    def retrieve(self, request, pk=None):
-        run = get_object_or_404(self.get_queryset(), pk=pk)
-        services.status_sync(run)
-        return Response(self.get_serializer(run).data)
 
     @extend_schema(
         request=s.TrainingRunCreateSerializer,
@@ -125,7 +139,6 @@ class TrainingRunCancelView(APIView):
             services.training_run_cancel(run=run)
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        run.refresh_from_db()
         return Response(s.TrainingRunSerializer(run, context={"request": request}).data)
 
 
@@ -185,15 +198,10 @@ class GenerationRequestViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.GenerationRequestSerializer
     permission_classes = [IsCurator]
     throttle_scope = "expensive"  # POST queues GPU work (core.throttling)
-    filterset_fields = ["status", "training_run", "passage", "item", "sampler"]
+    filterset_class = GenerationRequestFilter
 
     def get_queryset(self):
         return selectors.generation_request_list()
-
-    def retrieve(self, request, pk=None):
-        obj = get_object_or_404(self.get_queryset(), pk=pk)
-        services.status_sync(obj)
-        return Response(self.get_serializer(obj).data)
 
     @extend_schema(
         request=s.GenerationRequestCreateSerializer,
