@@ -11,7 +11,6 @@ import zipfile
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
-from django.utils import timezone
 
 from archives.models import BagExport, StoredFile
 from archives.services import stored_file_save
@@ -54,14 +53,12 @@ def build_run_and_study() -> tuple[TrainingRun, Study]:
         preset="atlas",
         settings={"learning_rate": 8e-4, "train_batch_size": 2, "epochs": 100},
         job=job,
-        status="succeeded",
         loss_log=[{"step": 1, "loss": 0.25}, {"step": 2, "loss": 0.125}],
         final_loss=0.125,
         lora_diffusers=stored_file_save(name="generation/run/lora.safetensors", content=b"L" * 99),
         lora_kohya=stored_file_save(name="generation/run/lora_kohya.safetensors", content=b"K"),
         trigger_token="[U]",
         created_by=curator,
-        finished_at=timezone.now(),
     )
     request = GenerationRequest.objects.create(
         prompt="[U], silk",
@@ -70,7 +67,7 @@ def build_run_and_study() -> tuple[TrainingRun, Study]:
         training_run=run,
         seeds=[1, 2],
         compare_with_base=True,
-        status="succeeded",
+        job=Job.objects.create(kind="generation.generate", status="succeeded", timeout=60),
         width=48,
         height=48,
         created_by=curator,

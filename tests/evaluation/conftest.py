@@ -22,6 +22,7 @@ from heritage.models import (
     TrainingDataset,
     TrainingExample,
 )
+from jobs.models import Job
 from tests.conftest import make_user
 
 SIZE = 32
@@ -105,7 +106,10 @@ def make_world(
         name="tiny", defaults={"path": "/nonexistent", "kind": "diffusers"}
     )
     run = TrainingRun.objects.create(
-        dataset=dataset, base_model=base_model, trigger_token="[U]", status="succeeded"
+        dataset=dataset,
+        base_model=base_model,
+        trigger_token="[U]",
+        job=Job.objects.create(kind="generation.train", status="succeeded", timeout=60),
     )
     request = GenerationRequest.objects.create(
         prompt=prompt,
@@ -118,7 +122,7 @@ def make_world(
         height=SIZE,
         item=item,
         passage=passage,
-        status="succeeded",
+        job=Job.objects.create(kind="generation.generate", status="succeeded", timeout=60),
     )
     world = World(item, ref, passage, dataset, examples, request)
     for seed in range(n_seeds):

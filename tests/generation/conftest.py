@@ -117,6 +117,7 @@ def finished_run(db, base_model, frozen_dataset, tiny_lora_file):
     from archives.services import stored_file_save
     from generation.diffusion.lora_files import read_lora_file, to_kohya
     from generation.models import TrainingRun
+    from jobs.models import Job
 
     lora = stored_file_save(
         name="generation/tests/pytorch_lora_weights.safetensors",
@@ -133,7 +134,7 @@ def finished_run(db, base_model, frozen_dataset, tiny_lora_file):
         dataset=frozen_dataset,
         base_model=base_model,
         settings={},
-        status="succeeded",
+        job=Job.objects.create(kind="generation.train", status="succeeded", timeout=60),
         lora_diffusers=lora,
         lora_kohya=kohya,
         trigger_token="[U]",

@@ -13,6 +13,7 @@ from archives.services import stored_file_read, stored_file_save
 from evaluation.models import MemorisationCheck
 from generation.models import GeneratedImage, GenerationRequest
 from heritage.selectors import dataset_examples
+from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def make_image(finished_run):
         base_model=finished_run.base_model,
         training_run=finished_run,
         seeds=[1, 2, 3],
-        status="succeeded",
+        job=Job.objects.create(kind="generation.generate", status="succeeded", timeout=60),
     )
 
     def make(content: bytes, seed: int = 1) -> GeneratedImage:

@@ -69,7 +69,11 @@ def test_run_page_draws_the_live_loss_curve(curator_web, base_model, frozen_data
 
 def test_request_page_labels_images_and_approves(curator_web, base_model):
     request = GenerationRequest.objects.create(
-        prompt="a lake", final_prompt="a lake", base_model=base_model, seeds=[5], status="succeeded"
+        prompt="a lake",
+        final_prompt="a lake",
+        base_model=base_model,
+        seeds=[5],
+        job=Job.objects.create(kind="generation.generate", status="succeeded", timeout=60),
     )
     image = GeneratedImage.objects.create(
         request=request,
