@@ -65,7 +65,14 @@ class LoraTrainingConfig:
     """Every setting of a run. Defaults are those of diffusers' LoRA example where it has one."""
 
     # data
-    resolution: int = 512  # square training size in pixels; images are resized + centre-cropped
+    # Training size in pixels. With bucketing every image trains at the aspect-ratio bucket of
+    # about resolution**2 pixels nearest its own (buckets.py); without, resized + centre-cropped
+    # to a resolution x resolution square.
+    resolution: int = 512
+    bucketing: bool = True
+    bucket_step: int | None = None  # None: 64 px (SD's U-Net needs it) or 8 below 256 px
+    bucket_min_side: int | None = None  # None: resolution / 4
+    bucket_max_side: int | None = None  # None: resolution * 2.5
     train_batch_size: int = 1
     random_flip: bool = False  # horizontal flip, seeded
     caption_dropout: float = 0.0  # probability of training on the empty caption
@@ -89,6 +96,10 @@ class LoraTrainingConfig:
     # loss
     snr_gamma: float | None = None  # min-SNR weighting (Hang et al. 2023); 5.0 is the usual value
     noise_offset: float = 0.0
+    # Masked loss: examples may carry regions (the catalogue's annotations); the loss of latent
+    # cells outside them is multiplied by unmasked_weight (kohya's alpha mask, but from data).
+    masked_loss: bool = False
+    unmasked_weight: float = 0.1
     # speed / memory
     mixed_precision: str = "no"  # applies on a GPU; CPU training stays in float32
     gradient_checkpointing: bool = False
@@ -114,6 +125,25 @@ class LoraTrainingConfig:
         # JSON gives lists; keep the dataclass hashable and immutable.
         if not isinstance(self.validation_prompts, tuple):
             object.__setattr__(self, "validation_prompts", tuple(self.validation_prompts))
+
+    @property
+    def effective_bucket_step(self) -> int:
+        if self.bucket_step is not None:
+            return self.bucket_step
+        return 64 if self.resolution >= 256 and self.resolution % 64 == 0 else 8
+
+    def buckets(self) -> list:
+        """The bucket list of these settings (one square bucket when bucketing is off)."""
+        from generation.diffusion.buckets import Bucket, make_buckets
+
+        if not self.bucketing:
+            return [Bucket(self.resolution, self.resolution)]
+        return make_buckets(
+            self.resolution,
+            step=self.effective_bucket_step,
+            min_side=self.bucket_min_side,
+            max_side=self.bucket_max_side,
+        )
 
     @property
     def trains_text_encoder(self) -> bool:
@@ -150,6 +180,24 @@ class LoraTrainingConfig:
             is_int(self.resolution) and 32 <= self.resolution <= 2048 and self.resolution % 8 == 0,
             "resolution must be a multiple of 8 between 32 and 2048 pixels "
             f"(got {self.resolution!r}).",
+        )
+        if is_int(self.resolution) and isinstance(self.bucketing, bool) and self.bucketing:
+            for name in ("bucket_step", "bucket_min_side", "bucket_max_side"):
+                value = getattr(self, name)
+                check(
+                    value is None or (is_int(value) and 8 <= value <= 4096 and value % 8 == 0),
+                    f"{name} must be empty or a multiple of 8 between 8 and 4096 (got {value!r}).",
+                )
+            if not errors:
+                try:
+                    self.buckets()
+                except ValueError as error:
+                    errors.append(f"Bucket settings: {error}")
+        check(isinstance(self.bucketing, bool), "bucketing must be true or false.")
+        check(isinstance(self.masked_loss, bool), "masked_loss must be true or false.")
+        check(
+            is_number(self.unmasked_weight) and 0 <= self.unmasked_weight <= 1,
+            f"unmasked_weight must be between 0 and 1 (got {self.unmasked_weight!r}).",
         )
         check(
             is_int(self.train_batch_size) and 1 <= self.train_batch_size <= 64,

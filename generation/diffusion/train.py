@@ -18,6 +18,19 @@ generator at every step, exactly what the uncached path does after encoding, so 
 changes speed, not the training distribution. Text embeddings are cached per distinct caption
 (plus the empty caption for caption dropout) when the text encoder is frozen.
 
+Aspect-ratio buckets (buckets.py, kohya's scheme): each image trains at the bucket nearest
+its aspect ratio, resized to cover it with the least crop. An epoch is the seeded permutation
+of all examples, split by bucket into batches (each batch from one bucket), the batches in the
+order their first example comes in the permutation: one bucket gives exactly the old order.
+Latents are cached per example at its bucket's shape. Examples may carry regions (x, y, w, h
+in the image's pixels): with ``masked_loss`` the loss outside them is weighted by
+``unmasked_weight`` (the region coverage, downsampled to latent cells).
+
+Held-out loss: with ``validation_examples``, every checkpoint also records the denoising loss
+on them at fixed timesteps with fixed noise (``HELD_OUT_TIMESTEPS``, noise seeded by the run's
+seed), so checkpoints and runs compare; each checkpoint also writes its LoRA files
+(``checkpoints/lora-<step>/``) so any epoch can be used for generation.
+
 Mixed precision applies on CUDA only (frozen weights in fp16/bf16, LoRA parameters in fp32,
 autocast, a GradScaler for fp16); on CPU the run is float32 whatever the setting says.
 """
@@ -37,6 +50,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from generation.diffusion.buckets import (
+    Bucket,
+    BucketChoice,
+    BucketError,
+    boxes_in_crop,
+    choose_bucket,
+    dominant_bucket,
+    mask_from_boxes,
+    resize_to_bucket,
+)
 from generation.diffusion.config import (
     TEXT_ENCODER_MODULES,
     LoraTrainingConfig,
@@ -56,6 +79,8 @@ RESUME_MAY_CHANGE = {
     "validation_guidance_scale",
     "validation_size",
 }
+# Timesteps of the held-out loss (one noise draw each per validation example).
+HELD_OUT_TIMESTEPS = (100, 300, 500, 700, 900)
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,7 @@ class TrainingProgress:
     lr: float | None = None
     eta_seconds: float | None = None
     paths: tuple[str, ...] = ()
+    validation_loss: float | None = None  # checkpoint events: the held-out loss
 
 
 @dataclass
@@ -94,13 +120,19 @@ class TrainingResult:
     precision: str = "fp32"
     seconds: float = 0.0
     seconds_per_step: float | None = None
+    # One row per checkpoint: {"step", "epoch", "train_loss" (mean since the previous
+    # checkpoint), "validation_loss" (None without validation examples), "lora" (its file)}.
+    checkpoint_log: list[dict[str, Any]] = field(default_factory=list)
+    buckets: dict[str, int] = field(default_factory=dict)  # "WxH" -> examples
 
     @property
     def final_loss(self) -> float | None:
         return self.loss_log[-1]["loss"] if self.loss_log else None
 
 
-Example = tuple[Any, str]  # (image path or PIL image, caption)
+# (image path or PIL image, caption) or (image, caption, regions): regions are (x, y, w, h)
+# boxes in the image's pixels that masked loss weights fully.
+Example = tuple[Any, str] | tuple[Any, str, Sequence[tuple[float, float, float, float]]]
 
 
 def train_lora(
@@ -116,6 +148,7 @@ def train_lora(
     title: str = "Atelier LoRA",
     license: str = "",
     provenance: dict[str, Any] | None = None,
+    validation_examples: Sequence[Example] = (),
 ) -> TrainingResult:
     """Train a LoRA on ``examples`` and write its files into ``output_dir``.
 
@@ -126,7 +159,9 @@ def train_lora(
     ``output_dir/checkpoints`` is continued (same settings and data required); without it old
     checkpoints are deleted first. Layout written: ``checkpoints/checkpoint-<step>.safetensors``,
     ``validation/base/<i>.png``, ``validation/step-<step>/<i>.png``,
-    ``lora/pytorch_lora_weights.safetensors``, ``lora/lora_kohya.safetensors``.
+    ``lora/pytorch_lora_weights.safetensors``, ``lora/lora_kohya.safetensors``,
+    ``checkpoints/lora-<step>/`` (each checkpoint's LoRA files).
+    ``validation_examples``: held-out examples whose loss every checkpoint records.
     """
     import numpy as np
     import torch
@@ -166,9 +201,16 @@ def train_lora(
         # Data first (no model needed): pixels in [-1, 1] at the training resolution, captions
         # with the trigger. Their fingerprint lets an incompatible resume be refused before
         # the minutes a real base model takes to load.
-        images = [_load_image(image, config.resolution) for image, _ in examples]
-        captions = [apply_trigger(caption, config.trigger_token) for _, caption in examples]
-        fingerprint = _dataset_fingerprint(images, captions)
+        buckets = config.buckets()
+        loaded = _load_examples(examples, config, buckets)
+        images = [item.pixels for item in loaded]
+        captions = [apply_trigger(ex[1], config.trigger_token) for ex in examples]
+        regions = [item.regions for item in loaded]
+        fingerprint = _dataset_fingerprint(images, captions, regions)
+        held_out = _load_examples(validation_examples, config, buckets)
+        held_out_captions = [
+            apply_trigger(ex[1], config.trigger_token) for ex in validation_examples
+        ]
         latest = _latest_checkpoint(checkpoint_dir) if resume else None
         if latest is not None:
             _check_resumable(latest, config=config, fingerprint=fingerprint)
@@ -247,7 +289,9 @@ def train_lora(
 
         # 6. Data (loaded above): batches, schedule, caches.
         n = len(images)
-        steps_per_epoch = math.ceil(n / config.train_batch_size)
+        bucket_of = [item.choice.bucket for item in loaded]
+        # The same for every epoch: the sum over buckets of ceil(examples / batch size).
+        steps_per_epoch = len(_epoch_batches(bucket_of, config.train_batch_size, config.seed, 0))
         if config.max_steps is not None:  # max_steps wins over epochs
             total_steps = config.max_steps
             total_epochs = math.ceil(total_steps / steps_per_epoch)
@@ -260,7 +304,6 @@ def train_lora(
             num_warmup_steps=config.lr_warmup_steps,
             num_training_steps=total_steps,
         )
-        pixel_tensors = torch.stack(images)  # (n, 3, H, W) on CPU
 
         def tokenize(texts: list[str]) -> Any:
             return tokenizer(
@@ -280,9 +323,24 @@ def train_lora(
         if config.cache_latents:  # VAE once per image (and per mirror image)
             for flip in (False, True) if config.random_flip else (False,):
                 for index in range(n):
-                    pixels = pixel_tensors[index : index + 1]
+                    pixels = images[index][None]  # (1, 3, H, W) at its bucket
                     mean, std = encode_posterior(pixels.flip(-1) if flip else pixels)
                     latent_cache[(index, flip)] = (mean[0], std[0])
+        # Masked loss: per example (and mirror) a latent-size weight map; an example without
+        # regions has nothing to focus on and keeps weight 1 everywhere.
+        vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
+        weight_maps: dict[tuple[int, bool], Any] = {}
+        if config.masked_loss:
+            for index, boxes in enumerate(regions):
+                _, height, width = images[index].shape
+                cover = torch.tensor(
+                    mask_from_boxes(boxes, width // vae_scale, height // vae_scale)
+                    if boxes
+                    else [[1.0] * (width // vae_scale)] * (height // vae_scale)
+                )
+                weight = config.unmasked_weight + (1 - config.unmasked_weight) * cover
+                weight_maps[(index, False)] = weight
+                weight_maps[(index, True)] = weight.flip(-1)
         embedding_cache: dict[str, Any] = {}
         if config.cache_text_embeddings and not train_te:
             with torch.no_grad():
@@ -293,6 +351,7 @@ def train_lora(
 
         # Resume: the newest checkpoint (if any) restores weights, optimizer, RNG, step, epoch.
         global_step, first_epoch, loss_log = 0, 0, []
+        checkpoint_log: list[dict[str, Any]] = []
         resumed_from = None
         checkpoints: list[str] = []
         if resume:
@@ -311,6 +370,7 @@ def train_lora(
                     state["epoch"],
                     state["loss_log"],
                 )
+                checkpoint_log = state["checkpoint_log"]
                 with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()"
                     warnings.simplefilter("ignore")
                     for _ in range(global_step):  # the schedule is a pure function of the step
@@ -345,16 +405,86 @@ def train_lora(
             base_dir = out / "validation" / "base"
             if "base" not in validation_images:
                 validation_images["base"] = _validation_images(
-                    pipe, config, noise_scheduler, base_dir, device, weight_dtype, lora=False
+                    pipe,
+                    config,
+                    noise_scheduler,
+                    base_dir,
+                    device,
+                    weight_dtype,
+                    lora=False,
+                    shape=validation_shape,
                 )
             step_dir = out / "validation" / f"step-{global_step:06d}"
             paths = _validation_images(
-                pipe, config, noise_scheduler, step_dir, device, weight_dtype, lora=True
+                pipe,
+                config,
+                noise_scheduler,
+                step_dir,
+                device,
+                weight_dtype,
+                lora=True,
+                shape=validation_shape,
             )
             validation_images[step_dir.name] = paths
             report("validation", epoch, paths=tuple(validation_images["base"] + paths))
 
+        # Validation images at the dataset's dominant bucket (unless a size is set).
+        if config.validation_size:
+            validation_shape = (config.validation_size, config.validation_size)
+        else:
+            common = dominant_bucket(item.choice for item in loaded)
+            validation_shape = (common.width, common.height)
+        held_out_prepared: list[Any] = []
+
+        def checkpoint_lora(epochs_completed: int) -> LoraFiles:
+            metadata = build_metadata(
+                config,
+                title=f"{title} (step {global_step})",
+                steps=global_step,
+                epochs=epochs_completed,
+                num_images=n,
+                base_model_name=base_model_name,
+                license=license,
+                provenance={"dataset_fingerprint": fingerprint, **(provenance or {})},
+                started_at=started_at,
+            )
+            return save_lora_files(
+                checkpoint_dir / f"lora-{global_step:06d}",
+                unet=unet,
+                text_encoder=text_encoder if train_te else None,
+                alpha=config.alpha,
+                metadata=metadata,
+            )
+
         def save_checkpoint(epochs_completed: int) -> None:
+            if held_out and not held_out_prepared:
+                held_out_prepared.extend(
+                    _prepare_held_out(
+                        held_out,
+                        held_out_captions,
+                        vae,
+                        tokenizer,
+                        noise_scheduler,
+                        device,
+                        weight_dtype,
+                    )
+                )
+            held_out_loss = (
+                _held_out_loss(held_out_prepared, unet, text_encoder, device, weight_dtype)
+                if held_out
+                else None
+            )
+            previous = checkpoint_log[-1]["step"] if checkpoint_log else 0
+            recent = [p["loss"] for p in loss_log if p["step"] > previous]
+            lora_files = checkpoint_lora(epochs_completed)
+            row = {
+                "step": global_step,
+                "epoch": epochs_completed,
+                "train_loss": sum(recent) / len(recent) if recent else None,
+                "validation_loss": held_out_loss,
+                "lora": lora_files.diffusers_path,
+            }
+            checkpoint_log[:] = [r for r in checkpoint_log if r["step"] != global_step] + [row]
             path = _save_checkpoint(
                 checkpoint_dir,
                 config=config,
@@ -366,10 +496,19 @@ def train_lora(
                 epoch=epochs_completed,
                 loss_log=loss_log,
                 device=device,
+                checkpoint_log=checkpoint_log,
             )
             if str(path) not in checkpoints:
                 checkpoints.append(str(path))
-            report("checkpoint", epochs_completed, paths=(str(path),))
+            lora_paths = (lora_files.diffusers_path,) + (
+                (lora_files.kohya_path,) if lora_files.kohya_path else ()
+            )
+            report(
+                "checkpoint",
+                epochs_completed,
+                paths=(str(path), *lora_paths),
+                validation_loss=held_out_loss,
+            )
             run_validation(epochs_completed)
 
         # 7. The training loop.
@@ -383,14 +522,12 @@ def train_lora(
         for epoch in range(first_epoch, total_epochs):
             if global_step >= total_steps:
                 break
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch))
-            for start in range(0, n, config.train_batch_size):
+            for indices in _epoch_batches(bucket_of, config.train_batch_size, config.seed, epoch):
                 if global_step >= total_steps:
                     break
                 if should_stop is not None and should_stop():
                     cancelled = True
                     break
-                indices = order[start : start + config.train_batch_size].tolist()
                 bsz = len(indices)
                 flips = (
                     (torch.rand(bsz, generator=generator) < 0.5).tolist()
@@ -410,7 +547,7 @@ def train_lora(
                 else:
                     pixels = torch.stack(
                         [
-                            pixel_tensors[i].flip(-1) if f else pixel_tensors[i]
+                            images[i].flip(-1) if f else images[i]
                             for i, f in zip(indices, flips, strict=True)
                         ]
                     )
@@ -449,8 +586,12 @@ def train_lora(
                         encoder_hidden_states.to(weight_dtype),
                         return_dict=False,
                     )[0]
-                if config.snr_gamma is None:
+                if config.snr_gamma is None and not config.masked_loss:
                     loss = F.mse_loss(model_pred.float(), target.float(), reduction="mean")
+                elif config.snr_gamma is None:  # masked: kohya's multiply-then-mean
+                    loss = F.mse_loss(model_pred.float(), target.float(), reduction="none")
+                    mask = torch.stack([weight_maps[k] for k in zip(indices, flips, strict=True)])
+                    loss = (loss * mask[:, None].to(loss.device)).mean()
                 else:  # min-SNR weighting, as diffusers' example
                     snr = compute_snr(noise_scheduler, timesteps)
                     weights = torch.clamp(snr, max=config.snr_gamma)
@@ -459,6 +600,11 @@ def train_lora(
                     else:
                         weights = weights / snr
                     loss = F.mse_loss(model_pred.float(), target.float(), reduction="none")
+                    if config.masked_loss:
+                        mask = torch.stack(
+                            [weight_maps[k] for k in zip(indices, flips, strict=True)]
+                        )
+                        loss = loss * mask[:, None].to(loss.device)
                     loss = (loss.mean(dim=list(range(1, loss.ndim))) * weights).mean()
 
                 if scaler is not None:
@@ -543,6 +689,8 @@ def train_lora(
             precision=str(weight_dtype).replace("torch.", ""),
             seconds=time.perf_counter() - t_start,
             seconds_per_step=loop_seconds / steps_this_call if steps_this_call else None,
+            checkpoint_log=[dict(row) for row in checkpoint_log],
+            buckets=_bucket_counts(bucket_of),
         )
     finally:  # the RSS sampler thread must not outlive a run that raised
         peak.__exit__(None, None, None)
@@ -623,11 +771,195 @@ def _load_image(image: Any, resolution: int) -> Any:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
-def _dataset_fingerprint(images: list[Any], captions: list[str]) -> str:
+@dataclass(frozen=True)
+class LoadedExample:
+    """An example at its bucket: pixels (3, H, W) in [-1, 1], the choice (bucket, crop box in
+    the source image) and its regions as fractions (x, y, w, h) of the crop."""
+
+    pixels: Any
+    choice: BucketChoice
+    regions: tuple[tuple[float, float, float, float], ...] = ()
+
+
+def load_example(
+    example: Example, config: LoraTrainingConfig, buckets: Sequence[Bucket], *, name: str
+) -> LoadedExample:
+    """One example resized to its bucket (or the square without bucketing); BucketError
+    naming it when it is too small or too long for every bucket."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    image = example[0]
+    if not isinstance(image, Image.Image):
+        name = Path(str(image)).name
+        with Image.open(image) as opened:
+            image = opened.convert("RGB")
+    image = image.convert("RGB")
+    width, height = image.size
+    if config.bucketing:
+        choice = choose_bucket(width, height, buckets, name=name)
+        resized = resize_to_bucket(image, choice)
+    else:  # the old square: shorter side to resolution, centre crop (as _load_image)
+        res = config.resolution
+        side = min(width, height)
+        choice = BucketChoice(
+            size=(width, height),
+            bucket=Bucket(res, res),
+            crop=((width - side) / 2, (height - side) / 2, float(side), float(side)),
+        )
+        resized = None
+    if resized is None:
+        pixels = _load_image(image, config.resolution)
+    else:
+        array = np.asarray(resized, dtype=np.float32) / 127.5 - 1.0
+        pixels = torch.from_numpy(array).permute(2, 0, 1).contiguous()
+    boxes = example[2] if len(example) > 2 else ()
+    return LoadedExample(pixels, choice, tuple(boxes_in_crop(boxes or (), choice)))
+
+
+def _load_examples(
+    examples: Sequence[Example], config: LoraTrainingConfig, buckets: Sequence[Bucket]
+) -> list[LoadedExample]:
+    """Every example at its bucket; one ValueError naming every image no bucket can take."""
+    loaded, problems = [], []
+    for index, example in enumerate(examples):
+        try:
+            loaded.append(load_example(example, config, buckets, name=f"example {index + 1}"))
+        except BucketError as error:
+            problems.append(str(error))
+    if problems:
+        raise ValueError("Cannot train on these images: " + " ".join(problems))
+    return loaded
+
+
+def _epoch_batches(
+    buckets: Sequence[Bucket], batch_size: int, seed: int, epoch: int
+) -> list[list[int]]:
+    """The batches of one epoch: the seeded permutation of all examples, grouped by bucket and
+    cut into batches, ordered by where each batch's first example stands in the permutation.
+    Pure function of (buckets, batch size, seed, epoch): resume replays it exactly."""
+    import torch
+
+    order = torch.randperm(len(buckets), generator=torch.Generator().manual_seed(seed + epoch))
+    groups: dict[Bucket, list[int]] = {}
+    position: dict[Bucket, list[int]] = {}
+    for rank, index in enumerate(order.tolist()):
+        groups.setdefault(buckets[index], []).append(index)
+        position.setdefault(buckets[index], []).append(rank)
+    batches: list[tuple[int, list[int]]] = []
+    for bucket, members in groups.items():
+        for start in range(0, len(members), batch_size):
+            batches.append((position[bucket][start], members[start : start + batch_size]))
+    return [members for _, members in sorted(batches, key=lambda b: b[0])]
+
+
+def _bucket_counts(buckets: Sequence[Bucket]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for bucket in buckets:
+        counts[bucket.label] = counts.get(bucket.label, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _prepare_held_out(
+    loaded: Sequence[LoadedExample],
+    captions: Sequence[str],
+    vae: Any,
+    tokenizer: Any,
+    scheduler: Any,
+    device: str,
+    weight_dtype: Any,
+) -> list[tuple[Any, Any, Any, Any]]:
+    """(noisy latents, timesteps, target, token ids) per held-out example: the posterior mean,
+    noise from a generator seeded 0 (the same in every run), ``HELD_OUT_TIMESTEPS``."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    prepared = []
+    with torch.no_grad():
+        for item, caption in zip(loaded, captions, strict=True):
+            pixels = item.pixels[None].to(device, dtype=weight_dtype)
+            latents = vae.encode(pixels).latent_dist.mean.float() * vae.config.scaling_factor
+            steps = torch.tensor(HELD_OUT_TIMESTEPS, device=device)
+            latents = latents.repeat(len(HELD_OUT_TIMESTEPS), 1, 1, 1)
+            noise = torch.randn(latents.shape, generator=generator).to(device)
+            noisy = scheduler.add_noise(latents, noise, steps)
+            if scheduler.config.prediction_type == "v_prediction":
+                target = scheduler.get_velocity(latents, noise, steps)
+            else:
+                target = noise
+            ids = tokenizer(
+                [caption],
+                padding="max_length",
+                max_length=tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids.to(device)
+            prepared.append((noisy, steps, target, ids))
+    return prepared
+
+
+def _held_out_loss(
+    prepared: Sequence[tuple[Any, Any, Any, Any]],
+    unet: Any,
+    text_encoder: Any,
+    device: str,
+    weight_dtype: Any,
+) -> float:
+    """Mean MSE over the prepared held-out batches, models in eval mode (no LoRA dropout),
+    no draw from any shared generator: the same weights give the same number."""
+    import torch
+    import torch.nn.functional as F
+
+    modes = {m: m.training for m in (unet, text_encoder)}
+    losses = []
+    try:
+        unet.eval()
+        text_encoder.eval()
+        with (
+            torch.no_grad(),
+            torch.autocast(
+                "cuda" if str(device).startswith("cuda") else "cpu",
+                dtype=weight_dtype,
+                enabled=weight_dtype != torch.float32,
+            ),
+        ):
+            for noisy, steps, target, ids in prepared:
+                hidden = text_encoder(ids, return_dict=False)[0]
+                hidden = hidden.repeat(noisy.shape[0], 1, 1)
+                pred = unet(
+                    noisy.to(weight_dtype), steps, hidden.to(weight_dtype), return_dict=False
+                )[0]
+                losses.append(F.mse_loss(pred.float(), target.float()).item())
+    finally:
+        for model, training in modes.items():
+            model.train(training)
+    return float(sum(losses) / len(losses))
+
+
+def validation_loss(pipe: Any, examples: Sequence[Example], *, config: LoraTrainingConfig) -> float:
+    """The held-out loss training records at a checkpoint, for ``pipe`` as it is (load a
+    checkpoint's LoRA into it first): same weights and examples, same number."""
+    loaded = _load_examples(examples, config, config.buckets())
+    captions = [apply_trigger(ex[1], config.trigger_token) for ex in examples]
+    device, dtype = str(pipe.unet.device), pipe.unet.dtype
+    scheduler = _ddpm_scheduler(pipe.scheduler.config)
+    prepared = _prepare_held_out(
+        loaded, captions, pipe.vae, pipe.tokenizer, scheduler, device, dtype
+    )
+    return _held_out_loss(prepared, pipe.unet, pipe.text_encoder, device, dtype)
+
+
+def _dataset_fingerprint(
+    images: list[Any], captions: list[str], regions: Sequence[Sequence[Any]] = ()
+) -> str:
     digest = hashlib.sha256()
     for tensor, caption in zip(images, captions, strict=True):
+        digest.update(str(tuple(tensor.shape)).encode())  # the bucket
         digest.update(tensor.numpy().tobytes())
         digest.update(caption.encode("utf-8") + b"\0")
+    if any(regions):
+        digest.update(json.dumps([list(map(list, r)) for r in regions]).encode())
     return digest.hexdigest()
 
 
@@ -640,6 +972,7 @@ def _validation_images(
     weight_dtype: Any,
     *,
     lora: bool,
+    shape: tuple[int, int] | None = None,
 ) -> list[str]:
     """One PNG per validation prompt, seed ``validation_seed + i``; ``lora=False`` disables
     the adapters (scale 0: the base model's output; unfuse would not restore it)."""
@@ -660,7 +993,7 @@ def _validation_images(
         requires_safety_checker=False,
     )
     validation_pipe.set_progress_bar_config(disable=True)
-    size = config.validation_size or config.resolution
+    width, height = shape or (config.resolution, config.resolution)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     try:
@@ -683,8 +1016,8 @@ def _validation_images(
                     apply_trigger(prompt, config.trigger_token),
                     num_inference_steps=config.validation_steps,
                     guidance_scale=config.validation_guidance_scale,
-                    height=size,
-                    width=size,
+                    height=height,
+                    width=width,
                     generator=generator,
                 ).images[0]
             path = out_dir / f"{index:02d}.png"
@@ -785,6 +1118,7 @@ def _save_checkpoint(
     epoch: int,
     loss_log: list[dict[str, float]],
     device: str,
+    checkpoint_log: list[dict[str, Any]] | None = None,
 ) -> Path:
     """One safetensors file, written atomically (temp file + rename): a crash mid-write
     leaves the previous checkpoint as the newest."""
@@ -828,6 +1162,10 @@ def _save_checkpoint(
         "numpy_random": json.dumps([np_state[0], int(np_state[2]), int(np_state[3]), np_state[4]]),
         "python_random": json.dumps([py_state[0], list(py_state[1]), py_state[2]]),
         "loss_log": json.dumps(loss_log),
+        # Held-out losses so far; LoRA paths are relative (the folder may move on resume).
+        "checkpoint_log": json.dumps(
+            [{**row, "lora": Path(row["lora"]).parent.name} for row in checkpoint_log or []]
+        ),
     }
     tensors, aliases = _store_once(tensors)
     metadata["tensor_aliases"] = json.dumps(aliases, sort_keys=True)
@@ -890,4 +1228,11 @@ def _load_checkpoint(
         "step": int(meta["step"]),
         "epoch": int(meta["epoch"]),
         "loss_log": json.loads(meta["loss_log"]),
+        "checkpoint_log": [
+            {
+                **row,
+                "lora": str(path.parent / row["lora"] / "pytorch_lora_weights.safetensors"),
+            }
+            for row in json.loads(meta.get("checkpoint_log", "[]"))
+        ],
     }
