@@ -380,6 +380,22 @@ ATELIER_KIOSK_WARNING_SECONDS = int(os.environ.get("ATELIER_KIOSK_WARNING_SECOND
 ATELIER_ORGANISATION = os.environ.get("ATELIER_ORGANISATION", "Atelier demo museum")
 ATELIER_CONTACT_EMAIL = os.environ.get("ATELIER_CONTACT_EMAIL", "archive@example.org")
 
+# Content credentials (docs/content-credentials.md): every generated image is signed (C2PA)
+# with the museum's certificate chain and key, PEM files. Unset outside production: the
+# development chain `manage.py c2pa_dev_certificate` makes in ATELIER_C2PA_DEV_DIR (made on
+# first use, trusted by nobody else). Production refuses to sign without the museum's own.
+ATELIER_C2PA_CERT = os.environ.get("ATELIER_C2PA_CERT", "")
+ATELIER_C2PA_KEY = os.environ.get("ATELIER_C2PA_KEY", "")
+ATELIER_C2PA_ALG = os.environ.get("ATELIER_C2PA_ALG", "es256")
+ATELIER_C2PA_TSA_URL = os.environ.get("ATELIER_C2PA_TSA_URL", "")  # RFC 3161 time stamps
+# PEM roots the verification page trusts (default: the development root when it signs).
+ATELIER_C2PA_TRUST_ANCHORS = os.environ.get("ATELIER_C2PA_TRUST_ANCHORS", "")
+ATELIER_C2PA_DEV_DIR = Path(os.environ.get("ATELIER_C2PA_DEV_DIR", VAR_DIR / "c2pa"))
+# The visible "AI-generated" mark (GB 45438-2025) on downloaded copies; curators' working
+# copies go without it unless ATELIER_AI_MARK_CURATOR_COPIES is on.
+ATELIER_AI_MARK_DOWNLOADS = env_bool("ATELIER_AI_MARK_DOWNLOADS", True)
+ATELIER_AI_MARK_CURATOR_COPIES = env_bool("ATELIER_AI_MARK_CURATOR_COPIES", False)
+
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
