@@ -75,17 +75,13 @@ class FixityEvent(models.Model):
 class BagExport(models.Model):
     """A BagIt package of a collection, training run or study, built by a job."""
 
-    class Scope(models.TextChoices):
-        COLLECTION = "collection"
-        TRAINING_RUN = "training_run"
-        STUDY = "study"
-
     class Format(models.TextChoices):
         TAR = "tar"
         ZIP = "zip"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    scope = models.CharField(max_length=20, choices=Scope.choices)
+    # A scope an app registered in its bag.py (archives.bag_registry), checked on export.
+    scope = models.CharField(max_length=20)
     target_id = models.CharField(max_length=64)
     target_label = models.CharField(max_length=300, blank=True)
     archive_format = models.CharField(max_length=5, choices=Format.choices, default=Format.TAR)
