@@ -326,6 +326,7 @@ def lora_local_path(stored) -> Path:
 
 
 def _generate(job: Job, request: GenerationRequest) -> dict[str, Any]:
+    from generation import credentials
     from generation.diffusion import inference
     from generation.diffusion.png_metadata import (
         ImageParameters,
@@ -437,6 +438,10 @@ def _generate(job: Job, request: GenerationRequest) -> dict[str, Any]:
                 "software": {"atelier": "Atelier", **versions},
             }
             data = png_with_metadata(image, parameters=parameters, provenance=provenance)
+            # Content credentials (C2PA + XMP) before storing: chunks only, same pixels.
+            data = credentials.generated_png_sign(
+                png=data, request=request, condition=condition, seed=seed
+            )
             rendered.append((seed, condition, image, data))
 
     sheet_png = None
