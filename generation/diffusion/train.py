@@ -314,10 +314,8 @@ def train_lora(
                 return_tensors="pt",
             ).input_ids.to(device)
 
-        @torch.no_grad()
         def encode_posterior(pixels: Any) -> tuple[Any, Any]:
-            dist = vae.encode(pixels.to(device, dtype=weight_dtype)).latent_dist
-            return dist.mean.float(), dist.std.float()
+            return posterior(vae, pixels, device=device, dtype=weight_dtype)
 
         latent_cache: dict[tuple[int, bool], tuple[Any, Any]] = {}
         if config.cache_latents:  # VAE once per image (and per mirror image)
@@ -328,17 +326,10 @@ def train_lora(
                     latent_cache[(index, flip)] = (mean[0], std[0])
         # Masked loss: per example (and mirror) a latent-size weight map; an example without
         # regions has nothing to focus on and keeps weight 1 everywhere.
-        vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
         weight_maps: dict[tuple[int, bool], Any] = {}
         if config.masked_loss:
-            for index, boxes in enumerate(regions):
-                _, height, width = images[index].shape
-                cover = torch.tensor(
-                    mask_from_boxes(boxes, width // vae_scale, height // vae_scale)
-                    if boxes
-                    else [[1.0] * (width // vae_scale)] * (height // vae_scale)
-                )
-                weight = config.unmasked_weight + (1 - config.unmasked_weight) * cover
+            for index, item in enumerate(loaded):
+                weight = loss_weight_map(item, config, vae)
                 weight_maps[(index, False)] = weight
                 weight_maps[(index, True)] = weight.flip(-1)
         embedding_cache: dict[str, Any] = {}
@@ -769,6 +760,29 @@ def _load_image(image: Any, resolution: int) -> Any:
     image = image.crop((left, top, left + resolution, top + resolution))
     array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def posterior(vae: Any, pixels: Any, *, device: Any, dtype: Any) -> tuple[Any, Any]:
+    """The VAE posterior's (mean, std) of a batch of pixels (what the latent cache holds)."""
+    import torch
+
+    with torch.no_grad():
+        dist = vae.encode(pixels.to(device, dtype=dtype)).latent_dist
+    return dist.mean.float(), dist.std.float()
+
+
+def loss_weight_map(item: LoadedExample, config: LoraTrainingConfig, vae: Any) -> Any:
+    """(h, w) latent-cell weights of masked loss: 1 inside the example's regions (their
+    coverage of each cell), ``unmasked_weight`` outside; an example without regions has
+    nothing to focus on and keeps weight 1 everywhere."""
+    import torch
+
+    scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    _, height, width = item.pixels.shape
+    if not item.regions:
+        return torch.ones(height // scale, width // scale)
+    cover = torch.tensor(mask_from_boxes(item.regions, width // scale, height // scale))
+    return config.unmasked_weight + (1 - config.unmasked_weight) * cover
 
 
 @dataclass(frozen=True)
