@@ -295,6 +295,11 @@ class TrainingDataset(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
+    # The newest heritage.dataset_freeze job: while it is queued or running the dataset is
+    # "freezing" (edits refused); its progress and any failure are read from it.
+    freeze_job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -310,6 +315,15 @@ class TrainingDataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}{' (frozen)' if self.frozen else ''}"
+
+    @property
+    def freezing(self) -> bool:
+        return bool(self.freeze_job_id) and not self.frozen and not self.freeze_job.is_finished
+
+    @property
+    def state(self) -> str:
+        """draft, freezing (its freeze job queued or running) or frozen."""
+        return "frozen" if self.frozen else "freezing" if self.freezing else "draft"
 
 
 class TrainingExample(models.Model):

@@ -157,7 +157,7 @@ def passages_with_item(
 def dataset_list(*, user=None) -> QuerySet[TrainingDataset]:
     """Curators see every dataset; others frozen ones, with counts of the examples they may
     see (the examples list leaves out unpublished items' images)."""
-    datasets = TrainingDataset.objects.all()
+    datasets = TrainingDataset.objects.select_related("freeze_job")  # its state
     visible = Q()
     if not user_is_curator(user):
         datasets = datasets.filter(frozen=True)

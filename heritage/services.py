@@ -539,6 +539,10 @@ def _ensure_draft(dataset: TrainingDataset) -> None:
         raise ValidationError(
             f"Dataset {dataset} is frozen and never changes; make a new version to edit it."
         )
+    if dataset.freezing:
+        raise ValidationError(
+            f"Dataset {dataset} is being frozen (job {dataset.freeze_job_id}); wait for the job."
+        )
 
 
 def training_example_update(
@@ -589,27 +593,50 @@ def dataset_content_hash(dataset: TrainingDataset) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def _freeze_snapshot(dataset: TrainingDataset) -> list[tuple[int, int, int | None]]:
+    return list(dataset.examples.order_by("pk").values_list("pk", "image_id", "crop_id"))
+
+
 def training_dataset_freeze(*, dataset: TrainingDataset, progress=None) -> TrainingDataset:
-    """Make the square training crops at the dataset resolution, hash, and freeze for good."""
-    with atomic_with_files():
+    """Make the square training crops at the dataset resolution, hash, and freeze for good.
+
+    No transaction spans the crop loop: each crop is computed outside any transaction and
+    written in a short one; then one short transaction locks the dataset, re-checks that its
+    examples and resolution are still the ones cropped, and flips ``frozen``.
+    ``progress(fraction, message)`` is called after each crop (the job's progress).
+    """
+    dataset = TrainingDataset.objects.get(pk=dataset.pk)
+    if dataset.frozen:
+        return dataset
+    resolution = dataset.resolution
+    examples = list(dataset.examples.select_related("image__original").order_by("pk"))
+    if not examples:
+        raise ValidationError("A dataset needs at least one example to be frozen.")
+    for index, example in enumerate(examples):
+        crop = imaging.square_crop(
+            imaging.open_rgb(stored_file_read(example.image.original)), resolution
+        )
+        content = imaging.encode_png(crop)
+        with atomic_with_files():
+            stored = stored_file_save(
+                name=f"heritage/datasets/{dataset.pk}/{example.image_id}-{resolution}.png",
+                content=content,
+                content_type="image/png",
+            )
+            TrainingExample.objects.filter(pk=example.pk).update(crop=stored)
+        example.crop = stored
+        if progress is not None:
+            progress((index + 1) / len(examples), f"crop {index + 1} of {len(examples)}")
+    cropped = [(ex.pk, ex.image_id, ex.crop_id) for ex in examples]
+    with transaction.atomic():
         locked = TrainingDataset.objects.select_for_update().get(pk=dataset.pk)
         if locked.frozen:
             return locked
-        examples = list(locked.examples.select_related("image__original", "crop"))
-        if not examples:
-            raise ValidationError("A dataset needs at least one example to be frozen.")
-        for index, example in enumerate(examples):
-            crop = imaging.square_crop(
-                imaging.open_rgb(stored_file_read(example.image.original)), locked.resolution
+        if locked.resolution != resolution or _freeze_snapshot(locked) != cropped:
+            raise ValidationError(
+                f"Dataset {locked} changed while it was being frozen (examples or resolution); "
+                "it was not frozen. Freeze it again."
             )
-            example.crop = stored_file_save(
-                name=f"heritage/datasets/{locked.pk}/{example.image_id}-{locked.resolution}.png",
-                content=imaging.encode_png(crop),
-                content_type="image/png",
-            )
-            example.save(update_fields=["crop"])
-            if progress is not None:
-                progress((index + 1) / len(examples), f"crop {index + 1} of {len(examples)}")
         locked.content_hash = dataset_content_hash(locked)
         locked.frozen = True
         locked.frozen_at = timezone.now()
@@ -618,11 +645,23 @@ def training_dataset_freeze(*, dataset: TrainingDataset, progress=None) -> Train
 
 
 def training_dataset_request_freeze(*, dataset: TrainingDataset, user=None) -> Job:
-    """Queue the crops + freeze on the default queue (the ``heritage.derivatives`` job)."""
-    _ensure_draft(dataset)
+    """Queue ``heritage.dataset_freeze`` (crops, hash, freeze) and return its job; the dataset
+    reads "freezing" until it ends. Asked again while it runs: the same job."""
     from jobs.queue import job_enqueue
 
-    return job_enqueue(kind="heritage.derivatives", params={"dataset_id": dataset.pk}, user=user)
+    with transaction.atomic():
+        locked = TrainingDataset.objects.select_for_update().get(pk=dataset.pk)
+        if locked.freezing:
+            return locked.freeze_job
+        _ensure_draft(locked)
+        if not locked.examples.exists():
+            raise ValidationError("A dataset needs at least one example to be frozen.")
+        job = job_enqueue(
+            kind="heritage.dataset_freeze", params={"dataset_id": locked.pk}, user=user
+        )
+        TrainingDataset.objects.filter(pk=locked.pk).update(freeze_job=job)
+    dataset.freeze_job = job
+    return job
 
 
 def training_dataset_new_version(*, dataset: TrainingDataset, user=None) -> TrainingDataset:

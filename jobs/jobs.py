@@ -1,4 +1,5 @@
-"""Job kinds of the archives app."""
+"""The jobs room's own job kind: a self-test of the queue (apps register theirs in their own
+jobs.py, found by ``JobsConfig.ready``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from jobs.queue import job_handler, job_progress
 SELFTEST_RUNS_KEY = "atelier:selftest:runs"
 
 
-@job_handler("archives.selftest", queue="default", timeout=120)
+@job_handler("jobs.selftest", queue="default", timeout=120)
 def selftest(job: Job) -> dict:
     """Count to ``steps``, sleeping ``sleep`` s each: exercises progress, cancel and recovery.
 
@@ -28,5 +29,3 @@ def selftest(job: Job) -> dict:
         raise RuntimeError(str(job.params["fail"]))
     return {"counted": steps}
 
-
-import archives.package_jobs  # noqa: E402,F401  fixity and BagIt export job kinds

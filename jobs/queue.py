@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -339,6 +340,13 @@ def run_job(job_id: str) -> dict[str, Any] | None:
             error=f"timed out after {job.timeout} s\n\n{traceback.format_exc()}",
             message=f"failed: timed out after {job.timeout} s",
         )
+        return None
+    except DjangoValidationError as exc:
+        # A refusal the service explains (bad model path, dataset changed): its messages are
+        # for the user, as a request's 400 would be; no traceback.
+        text = " ".join(exc.messages)
+        logger.info("job %s (%s) refused: %s", job.pk, job.kind, text)
+        _finish(job.pk, me, Job.Status.FAILED, error=text, message=f"failed: {text}"[:500])
         return None
     except Exception as exc:
         logger.exception("job %s (%s) failed", job.pk, job.kind)

@@ -291,6 +291,12 @@ class DatasetSerializer(serializers.ModelSerializer):
     examples_url = serializers.SerializerMethodField()
     train_count = serializers.IntegerField(read_only=True)
     validation_count = serializers.IntegerField(read_only=True)
+    state = serializers.ChoiceField(
+        choices=["draft", "freezing", "frozen"],
+        read_only=True,
+        help_text="freezing: its freeze job (freeze_job) is queued or running.",
+    )
+    freeze_job = serializers.UUIDField(source="freeze_job_id", read_only=True, allow_null=True)
 
     class Meta:
         model = TrainingDataset
@@ -301,6 +307,8 @@ class DatasetSerializer(serializers.ModelSerializer):
             "description",
             "frozen",
             "frozen_at",
+            "state",
+            "freeze_job",
             "trigger_token",
             "resolution",
             "validation_fraction",

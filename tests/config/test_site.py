@@ -112,11 +112,11 @@ def test_staff_see_jobs_in_the_admin_and_can_cancel_them(client, db, redis_conn)
     from jobs.models import Job
     from jobs.queue import job_enqueue
 
-    job = job_enqueue(kind="archives.selftest", params={"steps": 1})
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 1})
     client.force_login(make_user("boss", is_staff=True, is_superuser=True))
     listing = client.get("/admin/jobs/job/")
     assert listing.status_code == 200
-    assert b"archives.selftest" in listing.content
+    assert b"jobs.selftest" in listing.content
     assert client.get(f"/admin/jobs/job/{job.pk}/change/").status_code == 200
     response = client.post(
         "/admin/jobs/job/", {"action": "cancel_jobs", "_selected_action": [str(job.pk)]}

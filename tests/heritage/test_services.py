@@ -12,7 +12,7 @@ from PIL import Image
 from archives.models import StoredFile
 from archives.services import stored_file_read
 from heritage import services
-from heritage.models import ItemImage, TrainingDataset
+from heritage.models import ItemImage, TrainingDataset, TrainingExample
 from heritage.selectors import dataset_examples
 from tests.heritage.conftest import image_bytes
 
@@ -159,6 +159,24 @@ def test_dataset_captions_split_hash_freeze_and_versions(catalogue):
     second = services.training_dataset_freeze(dataset=draft)
     assert second.content_hash != frozen.content_hash
     assert TrainingDataset.objects.get(pk=frozen.pk).content_hash == frozen.content_hash
+
+
+def test_a_dataset_changed_while_freezing_is_not_frozen(catalogue):
+    """The crops are made outside any transaction; the flip re-checks the examples."""
+    dataset = services.training_dataset_create(name="atlas", collections=["atlas"], resolution=32)
+    victim = dataset.examples.order_by("pk").last()
+
+    def remove_one_midway(fraction: float, message: str) -> None:
+        if victim.pk and fraction < 1:  # another writer, between two crops
+            TrainingExample.objects.filter(pk=victim.pk).delete()
+            victim.pk = None
+
+    with pytest.raises(ValidationError, match="changed while it was being frozen"):
+        services.training_dataset_freeze(dataset=dataset, progress=remove_one_midway)
+    dataset.refresh_from_db()
+    assert not dataset.frozen and dataset.content_hash == ""
+    again = services.training_dataset_freeze(dataset=dataset)  # nothing changes now: frozen
+    assert again.frozen and again.examples.count() == 3
 
 
 def test_split_is_stratified_by_category():

@@ -28,7 +28,7 @@ def status_of(job: Job) -> Job:
 
 def test_progress_is_visible_through_the_api_while_the_job_runs(start_worker, redis_conn):
     user = make_user("owner")
-    job = job_enqueue(kind="archives.selftest", params={"steps": 20, "sleep": 0.15}, user=user)
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 20, "sleep": 0.15}, user=user)
     client = APIClient()
     client.force_authenticate(user)
     assert client.get(f"/api/v1/jobs/{job.pk}/").json()["status"] == "queued"
@@ -55,7 +55,7 @@ def test_progress_is_visible_through_the_api_while_the_job_runs(start_worker, re
 
 
 def test_a_failing_handler_records_the_error_with_its_traceback(start_worker, redis_conn):
-    job = job_enqueue(kind="archives.selftest", params={"steps": 1, "fail": "disk on fire"})
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 1, "fail": "disk on fire"})
     start_worker(("default",))
     failed = wait_for(lambda: status_of(job).status == Job.Status.FAILED and status_of(job))
     assert "RuntimeError: disk on fire" in failed.error
@@ -66,9 +66,9 @@ def test_a_failing_handler_records_the_error_with_its_traceback(start_worker, re
 def test_each_kind_has_its_timeout_and_an_overrun_fails_the_job(start_worker, redis_conn):
     from jobs.queue import job_kind
 
-    assert job_kind("archives.selftest").timeout == 120
-    assert job_enqueue(kind="archives.selftest").timeout == 120
-    job = job_enqueue(kind="archives.selftest", params={"steps": 100, "sleep": 0.1}, timeout=1)
+    assert job_kind("jobs.selftest").timeout == 120
+    assert job_enqueue(kind="jobs.selftest").timeout == 120
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 100, "sleep": 0.1}, timeout=1)
     start_worker(("default",))
     failed = wait_for(lambda: status_of(job).status == Job.Status.FAILED and status_of(job))
     assert failed.message == "failed: timed out after 1 s"
@@ -76,7 +76,7 @@ def test_each_kind_has_its_timeout_and_an_overrun_fails_the_job(start_worker, re
 
 
 def _start_long_job_and_kill_its_worker(start_worker, **enqueue) -> Job:
-    job = job_enqueue(kind="archives.selftest", params={"steps": 200, "sleep": 0.1}, **enqueue)
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 200, "sleep": 0.1}, **enqueue)
     worker = start_worker(("default",))
     wait_for(lambda: status_of(job).progress > 0, timeout=60, message=worker.output())
     worker.process.send_signal(signal.SIGKILL)
@@ -121,7 +121,7 @@ def test_after_redis_flushall_the_reconciler_gets_every_queued_job_done_exactly_
     start_worker, redis_conn
 ):
     jobs = [
-        job_enqueue(kind="archives.selftest", params={"steps": 1, "sleep": 0.01}) for _ in range(6)
+        job_enqueue(kind="jobs.selftest", params={"steps": 1, "sleep": 0.01}) for _ in range(6)
     ]
     redis_conn.flushall()  # Redis restarted without persistence: the queue is gone
 
@@ -143,7 +143,7 @@ def test_cancelling_a_queued_job_removes_it_from_the_queue(start_worker, redis_c
     import django_rq
 
     curator = make_user("cur", "curator")
-    job = job_enqueue(kind="archives.selftest", params={"steps": 1}, user=curator)
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 1}, user=curator)
     queue = django_rq.get_queue("default")
     assert str(job.pk) in queue.get_job_ids()
 
@@ -167,7 +167,7 @@ def test_cancelling_a_queued_job_removes_it_from_the_queue(start_worker, redis_c
 
 def test_cancelling_a_running_job_stops_it(start_worker, redis_conn):
     curator = make_user("cur", "curator")
-    job = job_enqueue(kind="archives.selftest", params={"steps": 300, "sleep": 0.1}, user=curator)
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 300, "sleep": 0.1}, user=curator)
     start_worker(("default",))
     wait_for(lambda: status_of(job).progress > 0, timeout=60)
 
@@ -183,7 +183,7 @@ def test_cancelling_a_running_job_stops_it(start_worker, redis_conn):
 
 
 def test_a_duplicate_delivery_of_a_finished_job_does_nothing(start_worker, redis_conn):
-    job = job_enqueue(kind="archives.selftest", params={"steps": 1, "sleep": 0.01})
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 1, "sleep": 0.01})
     start_worker(("default",))
     done = wait_for(lambda: status_of(job).status == Job.Status.SUCCEEDED and status_of(job))
 

@@ -23,14 +23,14 @@ def owner(db):
 
 @pytest.fixture
 def job(owner, redis_conn):
-    return job_enqueue(kind="archives.selftest", params={"steps": 1}, user=owner)
+    return job_enqueue(kind="jobs.selftest", params={"steps": 1}, user=owner)
 
 
 def test_the_owner_sees_status_and_progress(client, owner, job):
     client.force_authenticate(owner)
     body = client.get(f"/api/v1/jobs/{job.pk}/").json()
     assert body["id"] == str(job.pk)
-    assert body["kind"] == "archives.selftest"
+    assert body["kind"] == "jobs.selftest"
     assert body["status"] == "queued"
     assert body["progress"] == 0.0
     assert body["queue"] == "default"

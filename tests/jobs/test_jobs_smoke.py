@@ -7,7 +7,7 @@ from tests.conftest import wait_for
 
 @pytest.mark.worker
 def test_a_job_round_trips_through_a_real_worker(start_worker):
-    job = job_enqueue(kind="archives.selftest", params={"steps": 3})
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 3})
     start_worker(("default",))
     done = wait_for(
         lambda: Job.objects.filter(pk=job.pk, status=Job.Status.SUCCEEDED).first(), timeout=60

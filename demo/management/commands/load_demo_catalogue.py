@@ -310,7 +310,7 @@ def atlas_dataset_ensure(
     Reuses the newest version when it covers exactly the current Atlas images at this
     resolution; otherwise makes a new version. Captions are the corpus captions (what the
     image shows, palette included: what the demo base model's text encoder was trained on),
-    after the trigger token. The freeze is the ``heritage.derivatives`` job: a running worker
+    after the trigger token. The freeze is the ``heritage.dataset_freeze`` job: a running worker
     does it; with none, this process runs the same job (``run_job`` claims it atomically, so
     a worker that starts later skips it).
     """
@@ -361,7 +361,7 @@ def _freeze(dataset: TrainingDataset, *, worker_wait: float) -> TrainingDataset:
         pushed = True
     except Exception:  # Redis away: the job row exists; run it here.
         logging.getLogger(__name__).warning("could not queue the freeze job", exc_info=True)
-        job = Job.objects.filter(kind="heritage.derivatives", params__dataset_id=dataset.pk)
+        job = Job.objects.filter(kind="heritage.dataset_freeze", params__dataset_id=dataset.pk)
         job = job.order_by("-created_at").first()
         pushed = False
     if pushed and _workers_listening(job.queue):
