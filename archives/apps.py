@@ -11,3 +11,7 @@ class ArchivesConfig(AppConfig):
         from archives.downloads import archives_file_access, register_file_access
 
         register_file_access(archives_file_access)
+        # Each app registers its bag scopes and records in its own bag.py (bag_registry).
+        from django.utils.module_loading import autodiscover_modules
+
+        autodiscover_modules("bag")

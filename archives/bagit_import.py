@@ -6,14 +6,16 @@ anything written: stored files, users, records and their links in ONE ``atomic_w
 block, so a refusal or failure leaves no row and no file behind.
 
 A bag is hostile until proven otherwise: it may only hold the models its scope exports
-(``IMPORTABLE``, an explicit allow-list per scope); a record of any other label, and above all
+(the scope's ``importable``, an explicit allow-list the app owning the scope registers in its
+``bag.py``, see ``archives.bag_registry``); a record of any other label, and above all
 accounts, groups, permissions, tokens, sessions, admin log entries or content types, refuses the
 whole bag before anything is written.
 
 Records get new primary keys (foreign keys are remapped, and each must point at a record of the
-model the field expects); vocabulary terms (motif terms by slug) and base models (by name) that
-already exist are reused. Users are never created from a bag: a person named in it is linked
-to the account here with the same username, if there is one; otherwise an optional reference
+model the field expects); records their app registers with a natural key (``reuse_by``: motif
+terms by slug, base models by name) are reused when they already exist. Users are never
+created from a bag: a person named in it is linked to the account here with the same
+username, if there is one; otherwise an optional reference
 (``created_by``, ``annotator``, ...) becomes empty and a many-to-many link (panel members) is
 dropped, which the import report lists (``BagImport.users_report``); a required one (a
 rating's or an assignment's expert) refuses the bag, naming the accounts an administrator
@@ -34,65 +36,16 @@ from django.core.exceptions import FieldDoesNotExist, SuspiciousFileOperation, V
 from django.db import IntegrityError, models
 from django.db.models import UUIDField
 
-from archives.bagit_export import (
-    FILE_LABEL,
-    FORMAT,
-    FORMAT_VERSION,
-    RECORDS_FILE,
-    label_of,
-    user_label,
-)
+from archives.bag_graph import FILE_LABEL, label_of, user_label
+from archives.bag_registry import bag_scopes, record_rules
+from archives.bagit_export import FORMAT, FORMAT_VERSION, RECORDS_FILE
 from archives.bagit_validate import BagLimits, BagRefused, OpenedBag, bag_opened
 from archives.models import BagImport, StoredFile
 from archives.services import atomic_with_files, stored_file_save
 
-# The labels each scope's export writes (bagit_export.SCOPES: the root, the records its reverse
-# rules reach and everything they refer to), spelt out so that an import never accepts more.
-# tests/archives/test_bag_security.py checks that every export fits its list.
-_CATALOGUE = frozenset(
-    {
-        "heritage.collection",
-        "heritage.heritageitem",
-        "heritage.itemimage",
-        "heritage.semioticannotation",
-        "heritage.gazetteerpassage",
-        "heritage.motifterm",
-    }
-)
-_RUNS = _CATALOGUE | {
-    "heritage.trainingdataset",
-    "heritage.trainingexample",
-    "generation.basemodel",
-    "generation.sweep",
-    "generation.trainingrun",
-    "generation.generationrequest",
-    "generation.generatedimage",
-}
-IMPORTABLE: dict[str, frozenset[str]] = {
-    "collection": _CATALOGUE,
-    "training_run": _RUNS | {"generation.validationimage"},
-    "study": _RUNS
-    | {
-        "evaluation.panel",
-        "evaluation.study",
-        "evaluation.studyitem",
-        "evaluation.assignment",
-        "evaluation.rating",
-        "evaluation.metricresult",
-        "evaluation.memorisationcheck",
-    },
-}
 # Apps whose rows are never taken from a bag, whatever the scope (named in the refusal).
 NEVER_IMPORTED_APPS = frozenset({"auth", "authtoken", "sessions", "admin", "contenttypes"})
 
-# Shared vocabularies and configuration matched by natural key instead of duplicated.
-REUSE_BY: dict[str, tuple[str, ...]] = {
-    "heritage.motifterm": ("slug",),
-    "generation.basemodel": ("name",),
-}
-# Fields reset on import because they are facts about an instance, not about the record:
-# this instance keeps its own default base model.
-IMPORT_OVERRIDES: dict[str, dict[str, Any]] = {"generation.basemodel": {"is_default": False}}
 CHUNK = 1024 * 1024
 
 
@@ -124,14 +77,16 @@ def read_document(opened: OpenedBag) -> dict[str, Any]:
             ]
         )
     scope = document.get("scope") if isinstance(document.get("scope"), dict) else {}
-    allowed = IMPORTABLE.get(str(scope.get("kind", "")))
-    if allowed is None:
+    scopes = bag_scopes()
+    known = scopes.get(str(scope.get("kind", "")))
+    if known is None:
         raise BagRefused(
             [
                 f"data/{RECORDS_FILE} has scope {scope.get('kind')!r}; an import takes "
-                f"{', '.join(sorted(IMPORTABLE))}."
+                f"{', '.join(sorted(scopes))}."
             ]
         )
+    allowed = known.importable
     manifest = opened.bag.entries
     files = document.get("files") or {}
     agents = document.get("agents") or {}
@@ -283,13 +238,14 @@ class _Importer:
         key, label = record["key"], record["model"]
         model = apps.get_model(label)
         fields = record.get("fields") or {}
-        reuse = REUSE_BY.get(label)
+        rules = record_rules(label)
+        reuse = rules.reuse_by
         if reuse and all(name in fields for name in reuse):
             existing = model._default_manager.filter(**{n: fields[n] for n in reuse}).first()
             if existing is not None:
                 self.keys[key] = existing.pk
                 return
-        fields = {**fields, **IMPORT_OVERRIDES.get(label, {})}
+        fields = {**fields, **rules.import_overrides}
         obj = model()
         auto_times: dict[str, Any] = {}
         for f in model._meta.concrete_fields:

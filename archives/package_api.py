@@ -26,7 +26,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from archives.bagit_export import SCOPES, bag_export_enqueue
+from archives.bag_registry import bag_scopes
+from archives.bagit_export import bag_export_enqueue
 from archives.bagit_import import bag_import
 from archives.bagit_validate import BagRefused, bag_validate, upload_saved, upload_too_large
 from archives.fixity import fixity_enqueue, fixity_problems
@@ -91,9 +92,14 @@ class BagExportSerializer(serializers.ModelSerializer):
 
 
 class BagExportRequestSerializer(serializers.Serializer):
-    scope = serializers.ChoiceField(choices=sorted(SCOPES))
+    scope = serializers.ChoiceField(choices=[])
     target = serializers.CharField(max_length=64)
     format = serializers.ChoiceField(choices=["tar", "zip"], default="tar")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The scopes the apps registered (their bag.py), known once the apps are ready.
+        self.fields["scope"].choices = sorted(bag_scopes())
 
 
 class BagUploadSerializer(serializers.Serializer):
@@ -154,15 +160,13 @@ class BagExportListView(APIView):
     def post(self, request):
         incoming = BagExportRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        try:
-            export = bag_export_enqueue(
-                scope=incoming.validated_data["scope"],
-                target_id=incoming.validated_data["target"],
-                archive_format=incoming.validated_data["format"],
-                user=request.user,
-            )
-        except LookupError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        # An unknown target is a core.errors.Refused: 400 with its message.
+        export = bag_export_enqueue(
+            scope=incoming.validated_data["scope"],
+            target_id=incoming.validated_data["target"],
+            archive_format=incoming.validated_data["format"],
+            user=request.user,
+        )
         return Response(BagExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 
 

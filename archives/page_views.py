@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from archives.bagit_export import SCOPES, bag_export_enqueue
+from archives.bag_registry import bag_scopes
+from archives.bagit_export import bag_export_enqueue
 from archives.bagit_import import bag_import
 from archives.bagit_validate import BagRefused, bag_validate, upload_saved, upload_too_large
 from archives.fixity import fixity_enqueue, fixity_problems
 from archives.models import BagExport, BagImport, FixityEvent, StoredFile
 from archives.package_api import bag_download_response, is_archivist
+from core.errors import DomainError, error_messages
 from jobs.models import Job
 
 
@@ -45,7 +47,7 @@ def index(request):
         "never_checked": StoredFile.objects.filter(last_fixity_at__isnull=True).count(),
         "exports": BagExport.objects.select_related("job", "archive")[:30],
         "imports": BagImport.objects.all()[:10],
-        "scopes": sorted(SCOPES),
+        "scopes": sorted(bag_scopes()),
     }
     return render(request, "archives/index.html", context)
 
@@ -68,8 +70,8 @@ def export_create(request):
             archive_format=request.POST.get("format", "tar"),
             user=request.user,
         )
-    except (LookupError, ValueError) as exc:
-        messages.error(request, f"Export not started: {exc}")
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, f"Export not started: {'; '.join(error_messages(exc))}")
     else:
         messages.success(request, f"Export of {export.target_label} queued.")
     return redirect("archives:index")

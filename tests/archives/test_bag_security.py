@@ -24,14 +24,10 @@ from django.apps import apps
 from django.contrib.auth.models import User
 from django.test import Client
 
-from archives.bagit_export import (
-    FILE_LABEL,
-    NOT_EXPORTED,
-    SCOPES,
-    bag_export_file,
-    user_label,
-)
-from archives.bagit_import import IMPORTABLE, NEVER_IMPORTED_APPS
+from archives.bag_graph import FILE_LABEL, user_label
+from archives.bag_registry import bag_scopes, not_exported, vocabularies
+from archives.bagit_export import bag_export_file
+from archives.bagit_import import NEVER_IMPORTED_APPS
 from archives.bagit_validate import bag_validate
 from archives.models import BagExport, BagImport, StoredFile
 from heritage.models import Collection, SemioticAnnotation
@@ -275,31 +271,38 @@ def test_people_in_a_bag_are_never_created_but_linked_or_left_out_and_reported(c
     }
 
 
-def _closure_labels(spec) -> set[str]:
-    """Every model label an export of ``spec`` can write, from the models' own relations."""
-    labels, changed = {spec.root}, True
+def _closure_labels(scope) -> set[str]:
+    """Every model label an export of ``scope`` can write, from the models' own relations."""
+    labels, changed = {scope.root}, True
     while changed:
         before = set(labels)
-        for parent, child, _field in spec.reverse:
-            if parent in labels:
-                labels.add(child)
+        for relation in scope.relations:
+            if relation.parent in labels:
+                labels.add(relation.child)
         for label in list(labels):
             model = apps.get_model(label)
             for f in model._meta.concrete_fields:
                 target = f.related_model and f.related_model._meta.label_lower
-                if target and target not in NOT_EXPORTED | {FILE_LABEL, user_label()}:
+                if target and target not in not_exported() | {FILE_LABEL, user_label()}:
                     labels.add(target)
             for f in model._meta.many_to_many:
-                if f.related_model._meta.label_lower in spec.pull_m2m:
+                if f.related_model._meta.label_lower in vocabularies():
                     labels.add(f.related_model._meta.label_lower)
         changed = labels != before
     return labels
 
 
-@pytest.mark.parametrize("scope", sorted(SCOPES))
+def test_the_apps_register_the_three_scopes_and_jobs_never_leave():
+    """Registered by heritage, generation and evaluation (their bag.py), not by archives."""
+    assert sorted(bag_scopes()) == ["collection", "study", "training_run"]
+    assert {"jobs.job", "archives.bagexport", "archives.bagimport"} <= not_exported()
+
+
+@pytest.mark.parametrize("scope", ["collection", "study", "training_run"])
 def test_every_model_an_export_writes_is_on_its_scopes_import_list(scope):
-    assert _closure_labels(SCOPES[scope]) <= IMPORTABLE[scope]
-    assert not {label.partition(".")[0] for label in IMPORTABLE[scope]} & NEVER_IMPORTED_APPS
+    registered = bag_scopes()[scope]
+    assert _closure_labels(registered) <= registered.importable
+    assert not {label.partition(".")[0] for label in registered.importable} & NEVER_IMPORTED_APPS
 
 
 # --- archives checked before they touch the disk ------------------------------------------------

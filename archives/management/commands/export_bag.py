@@ -11,14 +11,16 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from archives.bagit_export import SCOPES, ExportError, bag_export_enqueue, bag_export_file
+from archives.bag_registry import bag_scopes
+from archives.bagit_export import ExportError, bag_export_enqueue, bag_export_file
+from core.errors import DomainError
 
 
 class Command(BaseCommand):
     help = "Export a collection, training run or study as a BagIt bag (tar or zip)."
 
     def add_arguments(self, parser):
-        parser.add_argument("scope", choices=sorted(SCOPES))
+        parser.add_argument("scope", choices=sorted(bag_scopes()))
         parser.add_argument("target", help="Primary key (or a collection's slug).")
         parser.add_argument("output", nargs="?", help="Archive path ending in .tar or .zip.")
         parser.add_argument("--format", choices=["tar", "zip"], default=None)
@@ -43,7 +45,7 @@ class Command(BaseCommand):
                 target=path,
                 progress=lambda fraction, message: self.stderr.write(f"{fraction:4.0%} {message}"),
             )
-        except (LookupError, ValueError, ExportError) as exc:
+        except (DomainError, ExportError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"wrote {path} ({built.name}: {built.payload_files} files, {built.payload_bytes} bytes)"

@@ -1,4 +1,7 @@
-"""Job kinds of the preservation layer: fixity runs and BagIt exports (``default`` queue)."""
+"""Job kinds of the preservation layer: fixity runs and BagIt exports (``default`` queue).
+
+Found by ``autodiscover_modules("jobs")`` in ``jobs.apps``; jobs imports nothing of archives.
+"""
 
 from __future__ import annotations
 
