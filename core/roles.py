@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -36,11 +37,11 @@ def is_archivist(user) -> bool:
 
 def manage_bags_permission_ensure() -> Permission:
     """The ``archives.manage_bags`` permission (import, export, validate bags; run fixity)."""
-    from archives.models import BagExport
-
+    # Looked up by name: core sits below archives and imports none of it.
+    bag_export = apps.get_model("archives", "BagExport")
     permission, _ = Permission.objects.get_or_create(
         codename=MANAGE_BAGS,
-        content_type=ContentType.objects.get_for_model(BagExport),
+        content_type=ContentType.objects.get_for_model(bag_export),
         defaults={"name": "Can import, export and validate bags and run fixity checks"},
     )
     return permission
