@@ -197,10 +197,20 @@ class MemoryEstimate:
         )
 
 
+def largest_bucket(config: LoraTrainingConfig) -> tuple[int, int]:
+    """(width, height) of the bucket with the most pixels: activations peak on its batches."""
+    bucket = max(config.buckets(), key=lambda b: (b.area, -abs(b.width - b.height)))
+    return bucket.width, bucket.height
+
+
 def estimate_gpu_memory(
-    config: LoraTrainingConfig, model: ModelSizes | None = None
+    config: LoraTrainingConfig,
+    model: ModelSizes | None = None,
+    *,
+    bucket: tuple[int, int] | None = None,
 ) -> MemoryEstimate:
-    """Estimated peak GPU bytes of training ``config`` on ``model`` (default: SD 1.5)."""
+    """Estimated peak GPU bytes of training ``config`` on ``model`` (default: SD 1.5), at
+    ``bucket`` (width, height; default the largest bucket of the settings)."""
     half = config.mixed_precision in ("fp16", "bf16")
     weight_bytes = 2 if half else 4
     if model is None:
@@ -213,7 +223,8 @@ def estimate_gpu_memory(
     optimizer_bytes = 2 if config.optimizer == "adamw8bit" else 8  # two moments per param
     lora_training = lora * (4 + 4 + optimizer_bytes)  # fp32 master weights + fp32 grads
     # SD 1.5's calibration, scaled by latent area and U-Net size (a guess for other models).
-    latent_area = (config.resolution / latent_scale / 64) ** 2
+    width, height = bucket or largest_bucket(config)
+    latent_area = (width / latent_scale / 64) * (height / latent_scale / 64)
     scale = latent_area * config.train_batch_size * min(1.0, unet / SD15_UNET_PARAMS)
     activations = ACTIVATION_BYTES_512[bool(config.gradient_checkpointing)] * scale
     if not half:
@@ -225,7 +236,7 @@ def estimate_gpu_memory(
     optimizer = "AdamW 8-bit" if config.optimizer == "adamw8bit" else "AdamW"
     assumptions = (
         f"{name}, {config.mixed_precision if half else 'fp32'} weights, batch "
-        f"{config.train_batch_size} at {config.resolution} px, gradient checkpointing "
+        f"{config.train_batch_size} at {_size_text(width, height)}, gradient checkpointing "
         f"{'on' if config.gradient_checkpointing else 'off'}, {optimizer}, latents "
         f"{'cached' if config.cache_latents else 'encoded each step'}"
     )
@@ -239,14 +250,22 @@ def estimate_gpu_memory(
     )
 
 
+def _size_text(width: int, height: int) -> str:
+    return f"{width} px" if width == height else f"{width}x{height} px (largest bucket)"
+
+
 def check_fits(
-    config: LoraTrainingConfig, gpu_gib: float, model: ModelSizes | None = None
+    config: LoraTrainingConfig,
+    gpu_gib: float,
+    model: ModelSizes | None = None,
+    *,
+    bucket: tuple[int, int] | None = None,
 ) -> tuple[bool, int, str]:
     """(fits, estimated bytes, message) for a worker GPU of ``gpu_gib`` GiB.
 
     ``fits`` is False only above REFUSE_FACTOR x the GPU; between 1x and that the message
     warns (an estimate is not a measurement)."""
-    estimate = estimate_gpu_memory(config, model)
+    estimate = estimate_gpu_memory(config, model, bucket=bucket)
     total = estimate.total
     if total <= gpu_gib * GIB:
         return True, total, f"Estimated GPU memory {estimate.describe()} fits in {gpu_gib:g} GiB."
