@@ -9,16 +9,22 @@ Input is a flat list of :class:`RatingRow` rows (rater, item, condition, group, 
   dimensions). ``sd_over="rater_means"``: each rater's mean first, then mean and SD (ddof 1)
   across raters — the spread between experts, not between images.
 - :func:`krippendorff_alpha` — nominal, ordinal or interval, missing values allowed
-  (Krippendorff 2011, "Computing Krippendorff's Alpha-Reliability").
+  (Krippendorff 2011), computed by the ``krippendorff`` package.
 - :func:`icc` — Shrout & Fleiss (1979) ICC(2,1) and ICC(2,k): two-way random effects, absolute
-  agreement, single rater and mean of k raters (also ICC(3,1) consistency); complete cases only.
+  agreement, single rater and mean of k raters (also ICC(3,1) consistency); complete cases only;
+  computed by ``pingouin.intraclass_corr``.
 - :func:`paired_comparisons` — per dimension, paired Wilcoxon signed-rank test (scipy, two-sided)
-  of each condition against a reference condition, Holm-corrected over all tests in the report,
-  with a seeded percentile bootstrap 95 % CI of the mean paired difference.
+  of each condition against a reference condition, Holm-corrected over all tests in the report
+  (statsmodels' ``multipletests``), with a seeded percentile bootstrap 95 % CI of the mean paired
+  difference (``scipy.stats.bootstrap``).
+
+The libraries are imported inside the functions: the web process imports this module, and only
+a report needs them.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -122,47 +128,23 @@ def describe(
 def krippendorff_alpha(units: Iterable[Sequence[float | None]], level: str = "ordinal") -> float:
     """Krippendorff's alpha; ``units``: one sequence of coders' values per unit (None: missing).
 
-    Builds the coincidence matrix o_ck (each pair of values from different coders in a unit
-    counts 1 / (m_u - 1)); alpha = 1 - (n - 1) * sum o_ck d_ck / sum n_c n_k d_ck.
-    Ordinal distance: d_ck = (sum_{g=c..k} n_g - (n_c + n_k) / 2)^2.
+    Units with fewer than two values are not pairable and count for nothing.
     """
-    pairable = []
-    for unit in units:
-        values = [v for v in unit if v is not None and not (isinstance(v, float) and np.isnan(v))]
-        if len(values) >= 2:
-            pairable.append(values)
-    categories = sorted({v for unit in pairable for v in unit})
-    if len(categories) < 2:
-        raise ValueError("alpha needs at least two different values among pairable units")
-    index = {v: i for i, v in enumerate(categories)}
-    q = len(categories)
-    o = np.zeros((q, q))
-    for values in pairable:
-        m = len(values)
-        counts = np.zeros(q)
-        for v in values:
-            counts[index[v]] += 1
-        # ordered pairs of values from different coders: n_c n_k (c != k), n_c (n_c - 1) (c == k)
-        o += (np.outer(counts, counts) - np.diag(counts)) / (m - 1)
-    n_c = o.sum(axis=1)
-    n = n_c.sum()
-    vals = np.asarray(categories, dtype=np.float64)
-    if level == "nominal":
-        delta = 1.0 - np.eye(q)
-    elif level == "interval":
-        delta = (vals[:, None] - vals[None, :]) ** 2
-    elif level == "ordinal":
-        cum = np.concatenate([[0.0], np.cumsum(n_c)])
-        delta = np.zeros((q, q))
-        for c in range(q):
-            for k in range(q):
-                lo, hi = min(c, k), max(c, k)
-                delta[c, k] = (cum[hi + 1] - cum[lo] - (n_c[c] + n_c[k]) / 2) ** 2
-    else:
+    import krippendorff
+
+    if level not in ("nominal", "ordinal", "interval"):
         raise ValueError("level must be nominal, ordinal or interval")
-    observed = (o * delta).sum()
-    expected = (np.outer(n_c, n_c) * delta).sum()
-    return float(1.0 - (n - 1) * observed / expected)
+    rows = [[np.nan if v is None else float(v) for v in unit] for unit in units]
+    pairable = [[v for v in row if not np.isnan(v)] for row in rows]
+    pairable = [values for values in pairable if len(values) >= 2]
+    if len({v for values in pairable for v in values}) < 2:
+        # The package would divide by a zero expected disagreement; say what is wrong instead.
+        raise ValueError("alpha needs at least two different values among pairable units")
+    coders = max(len(row) for row in rows)
+    data = np.full((coders, len(rows)), np.nan)  # the package wants coders x units
+    for j, row in enumerate(rows):
+        data[: len(row), j] = row
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
 
 
 @dataclass(frozen=True)
@@ -174,23 +156,40 @@ class ICCResult:
     k_raters: int
 
 
+ICC_MIN_RATINGS = 5  # pingouin's two-way ANOVA refuses fewer values
+
+
 def icc(matrix: np.ndarray) -> ICCResult:
-    """Shrout & Fleiss ICCs from a complete targets x raters matrix (two-way ANOVA)."""
+    """Shrout & Fleiss ICCs from a complete targets x raters matrix (pingouin's two-way ANOVA)."""
+    import pandas as pd
+    import pingouin
+
     x = np.asarray(matrix, dtype=np.float64)
+    if x.ndim != 2 or min(x.shape) < 2 or x.size < ICC_MIN_RATINGS or np.isnan(x).any():
+        raise ValueError(
+            "ICC needs a complete matrix of at least 2 targets x 2 raters and "
+            f"{ICC_MIN_RATINGS} ratings"
+        )
     n, k = x.shape
-    if n < 2 or k < 2 or np.isnan(x).any():
-        raise ValueError("ICC needs a complete matrix of at least 2 targets x 2 raters")
-    grand = x.mean()
-    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
-    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
-    ss_err = ((x - grand) ** 2).sum() - ss_rows - ss_cols
-    msr = ss_rows / (n - 1)
-    msc = ss_cols / (k - 1)
-    mse = ss_err / ((n - 1) * (k - 1))
+    long = pd.DataFrame(
+        {
+            "target": np.repeat(np.arange(n), k),
+            "rater": np.tile(np.arange(k), n),
+            "score": x.ravel(),
+        }
+    )
+    with warnings.catch_warnings():
+        # pingouin 0.7 calls dropna(inplace=True), which pandas 3.1 flags as deprecated.
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        warnings.filterwarnings("ignore", category=RuntimeWarning)  # 0/0 when nothing varies
+        table = pingouin.intraclass_corr(long, targets="target", raters="rater", ratings="score")
+    values = table.set_index("Type")["ICC"]
+    if values.isna().any():
+        raise ValueError("ICC is undefined: the ratings do not vary between items")
     return ICCResult(
-        icc2_1=float((msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)),
-        icc2_k=float((msr - mse) / (msr + (msc - mse) / n)),
-        icc3_1=float((msr - mse) / (msr + (k - 1) * mse)),
+        icc2_1=float(values["ICC(A,1)"]),  # pingouin's names: A = absolute agreement
+        icc2_k=float(values["ICC(A,k)"]),
+        icc3_1=float(values["ICC(C,1)"]),  # C = consistency
         n_targets=n,
         k_raters=k,
     )
@@ -252,29 +251,29 @@ def agreement(rows: Iterable[RatingRow], dimensions: Sequence[str] = DIMENSIONS)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
-    m = len(p_values)
-    order = np.argsort(p_values, kind="stable")
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, idx in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * float(p_values[idx])))
-        adjusted[idx] = running
-    return adjusted
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1), input order."""
+    from statsmodels.stats.multitest import multipletests
+
+    if len(p_values) == 0:
+        return []
+    return [float(p) for p in multipletests(np.asarray(p_values, float), method="holm")[1]]
 
 
 def bootstrap_ci(
     differences: Sequence[float], *, n_boot: int = 10000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of paired differences (resampling units, seeded)."""
+    from scipy.stats import bootstrap
+
     d = np.asarray(differences, dtype=np.float64)
     if d.size == 0:
         raise ValueError("no paired differences")
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
-    tail = (1.0 - level) / 2
-    lo, hi = np.quantile(means, [tail, 1.0 - tail])
-    return float(lo), float(hi)
+    if d.size == 1:  # every resample is that one difference (scipy needs two observations)
+        return float(d[0]), float(d[0])
+    res = bootstrap(
+        (d,), np.mean, n_resamples=n_boot, confidence_level=level, method="percentile", rng=seed
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def wilcoxon_signed_rank(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:

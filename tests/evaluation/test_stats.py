@@ -60,21 +60,32 @@ def test_icc_shrout_fleiss_table():
     assert (res.n_targets, res.k_raters) == (6, 4)
 
 
-def test_icc_by_hand_two_by_two():
-    # x = [[1, 2], [3, 5]]; grand mean 2.75. Row means 1.5, 4 -> SSR = 2*(1.25^2 + 1.25^2) = 6.25
-    # Col means 2, 3.5 -> SSC = 2*(0.75^2*2) = 2.25. SST = 1.75^2+.75^2+.25^2+2.25^2 = 8.75
-    # SSE = 8.75 - 6.25 - 2.25 = 0.25. MSR = 6.25, MSC = 2.25, MSE = 0.25 (df 1 each).
-    # ICC(2,1) = (6.25-.25)/(6.25 + .25 + 2*(2.25-.25)/2) = 6/8.5
-    # ICC(2,k) = (6.25-.25)/(6.25 + (2.25-.25)/2) = 6/7.25
-    res = icc(np.array([[1, 2], [3, 5]]))
-    assert res.icc2_1 == pytest.approx(6 / 8.5)
-    assert res.icc2_k == pytest.approx(6 / 7.25)
+def test_icc_by_hand_three_by_two():
+    # x = [[1, 2], [3, 5], [5, 5]]; grand mean 3.5. Row means 1.5, 4, 5 -> SSR = 2*(4+.25+2.25)
+    # = 13. Col means 3, 4 -> SSC = 3*(.25+.25) = 1.5. SST = 6.25+2.25+.25+2.25+2.25+2.25 = 15.5
+    # SSE = 15.5 - 13 - 1.5 = 1. MSR = 13/2 = 6.5, MSC = 1.5/1, MSE = 1/2 = 0.5.
+    # ICC(2,1) = (6.5-.5)/(6.5 + .5 + 2*(1.5-.5)/3) = 6/(23/3) = 18/23
+    # ICC(2,k) = (6.5-.5)/(6.5 + (1.5-.5)/3) = 6/(41/6) = 36/41; ICC(3,1) = 6/(6.5+.5) = 6/7
+    res = icc(np.array([[1, 2], [3, 5], [5, 5]]))
+    assert res.icc2_1 == pytest.approx(18 / 23)
+    assert res.icc2_k == pytest.approx(36 / 41)
+    assert res.icc3_1 == pytest.approx(6 / 7)
+
+
+def test_icc_refuses_what_it_cannot_compute():
+    with pytest.raises(ValueError, match="at least 2 targets x 2 raters and 5 ratings"):
+        icc(np.array([[1, 2], [3, 5]]))  # 4 ratings: too few for the two-way ANOVA
+    with pytest.raises(ValueError, match="complete matrix"):
+        icc(np.array([[1, 2], [3, np.nan], [2, 2]]))
+    with pytest.raises(ValueError, match="do not vary"):
+        icc(np.full((4, 3), 3.0))
 
 
 def test_holm_by_hand():
     # p sorted: .005 (x4 = .02), .01 (x3 = .03), .03 (x2 = .06), .04 (x1 = .04 -> max so far .06)
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([]) == []
 
 
 def test_wilcoxon_by_hand():
@@ -93,6 +104,9 @@ def test_bootstrap_ci_by_hand():
     assert bootstrap_ci([2.5, 2.5], seed=3) == (2.5, 2.5)
     d = [0.1, 0.5, -0.2, 0.9, 0.3]
     assert bootstrap_ci(d, seed=7) == bootstrap_ci(d, seed=7)
+    lo, hi = bootstrap_ci(d, seed=7)
+    assert lo < np.mean(d) < hi
+    assert bootstrap_ci([0.4], seed=0) == (0.4, 0.4)  # one pair: every resample is that pair
 
 
 def test_spearman_by_hand():
