@@ -155,6 +155,9 @@ if ATELIER_ENV == "test":
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh", "中文"), ("ug", "ئۇيغۇرچە")]
 LANGUAGES_BIDI = ["ug", "ar", "he", "fa", "ur"]
+# Interface translations (makemessages / compilemessages); the compiled .mo files are committed
+# (tests/config/test_translations.py checks they match the .po files).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -367,6 +370,11 @@ else:
 ATELIER_DEMO_MODEL_DIR = Path(os.environ.get("ATELIER_DEMO_MODEL_DIR", BASE_DIR / "demo" / "model"))
 # GPU memory of the target worker in GiB, for the training pre-flight check (0 = CPU worker).
 ATELIER_WORKER_GPU_GIB = float(os.environ.get("ATELIER_WORKER_GPU_GIB", "0"))
+
+# Optional feature-extractor weights on disk for KID / CLIP score in study reports (a local
+# path; empty: the report's slot says "not configured"). Nothing is downloaded.
+EVALUATION_FEATURE_WEIGHTS = os.environ.get("EVALUATION_FEATURE_WEIGHTS", "")
+EVALUATION_FEATURE_EXTRACTOR = os.environ.get("EVALUATION_FEATURE_EXTRACTOR", "")
 
 # Optional OpenAI-compatible chat endpoint for prompt drafting (off unless a URL is set).
 ATELIER_LLM_URL = os.environ.get("ATELIER_LLM_URL", "")

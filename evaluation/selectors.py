@@ -12,13 +12,14 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
-from evaluation import metrics, stats
+from evaluation import metrics, power, stats
 from evaluation.models import (
     Assignment,
     Dimension,
     MemorisationCheck,
     MetricResult,
     Rating,
+    RatingChange,
     Study,
     StudyItem,
 )
@@ -65,6 +66,15 @@ def expert_ratings(study: Study, expert) -> dict[int, dict[str, Rating]]:
     for r in Rating.objects.filter(study=study, expert=expert):
         out[r.item_id][r.dimension] = r
     return out
+
+
+def rating_change_counts(item: StudyItem, expert) -> dict[str, int]:
+    """How many times the expert changed each saved score of this item."""
+    return dict(
+        RatingChange.objects.filter(item=item, expert=expert, old_score__isnull=False)
+        .values_list("dimension")
+        .annotate(n=Count("id"))
+    )
 
 
 def expert_progress(study: Study, expert) -> tuple[int, int]:
@@ -179,21 +189,59 @@ def comparison_note(pair_by: str, n_boot: int, seed: int) -> str:
     )
 
 
-def metric_summary(study: Study) -> tuple[list[dict[str, Any]], dict[int, dict[str, float]]]:
-    """Per condition (000_799139077b62291c's table) and per generated image (mean over refs)."""
+PROTOCOLS = {
+    "reproduction": (
+        "Reproduction: images generated for a training image's own item, compared with that "
+        "training image (000_799139077b62291c's protocol). It measures how closely a LoRA "
+        "redraws what it was trained on, not how it generalises."
+    ),
+    "held_out": (
+        "Held-out: images generated for a declared reference outside every compared run's "
+        "training split (or, when made for none of them, against every such reference)."
+    ),
+    "distribution": (
+        "Distribution: each run's generated set against the held-out references as a set, "
+        "needing no pretrained network: multi-scale sliced Wasserstein distance over 7x7 "
+        "patches of a Laplacian pyramid (x 1e3; Karras et al. 2018, progressive GAN) and the "
+        "colour histogram earth mover's distance (grey levels, mean of R, G, B). Smaller is "
+        "closer. KID / CLIP score run only with feature-extractor weights on disk."
+    ),
+}
+
+
+def run_label(run_id: int | None) -> str:
+    return f"run {run_id}" if run_id else "no run"
+
+
+def metric_summary(
+    study: Study,
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, float]]]:
+    """Per protocol, run and condition (000_799139077b62291c's table, never pooled across
+    runs) and per generated image (mean over its held-out references)."""
     rows = list(MetricResult.objects.filter(study=study))
-    by_condition: dict[str, list[metrics.PairMetrics]] = defaultdict(list)
+    by_key: dict[tuple[str, int | None, str], list[metrics.PairMetrics]] = defaultdict(list)
     per_image: dict[int, list[MetricResult]] = defaultdict(list)
     for r in rows:
-        by_condition[r.condition].append(
+        by_key[(r.protocol, r.run_id, r.condition)].append(
             metrics.PairMetrics(mse=r.mse, psnr=r.psnr, ssim=r.ssim, identical=r.identical)
         )
-        per_image[r.generated_id].append(r)
+        if r.protocol == MetricResult.Protocol.HELD_OUT:
+            per_image[r.generated_id].append(r)
+    order = {c: i for i, c in enumerate(study_conditions(study))}
     table = []
-    for condition in study_conditions(study):
-        if condition in by_condition:
-            summary = metrics.summarise(by_condition[condition])
-            table.append({"condition": condition, **summary.__dict__})
+    for protocol, run_id, condition in sorted(
+        by_key, key=lambda k: (list(PROTOCOLS).index(k[0]), k[1] or 0, order.get(k[2], 99), k[2])
+    ):
+        summary = metrics.summarise(by_key[(protocol, run_id, condition)])
+        table.append(
+            {
+                "protocol": protocol,
+                "run": run_id,
+                "condition": condition,
+                "label": f"{condition} ({run_label(run_id)})",
+                **summary.__dict__,
+            }
+        )
     image_means = {}
     for pk, rs in per_image.items():
         psnrs = [r.psnr for r in rs if r.psnr is not None]
@@ -203,6 +251,208 @@ def metric_summary(study: Study) -> tuple[list[dict[str, Any]], dict[int, dict[s
             "ssim": sum(r.ssim for r in rs) / len(rs),
         }
     return table, image_means
+
+
+def study_references(study: Study) -> list[dict[str, Any]]:
+    """Every declared reference: image id, accession number, split and what uses it."""
+    from evaluation.services import SPLIT_TRAIN, reference_splits
+
+    refs = list(study.references.select_related("image__item"))
+    splits = reference_splits(study, [r.image_id for r in refs])
+    out = []
+    for r in refs:
+        split = splits[r.image_id]["split"]
+        out.append(
+            {
+                "image_id": r.image_id,
+                "item_id": r.image.item_id,
+                "accession_number": r.image.item.accession_number,
+                "split": split,
+                "datasets": splits[r.image_id]["datasets"],
+                "used_for": ["reproduction"]
+                if split == SPLIT_TRAIN
+                else ["held_out", "distribution"],
+                "flag": (
+                    "training image of a compared run: reproduction only, left out of the "
+                    "held-out and distribution metrics"
+                    if split == SPLIT_TRAIN
+                    else ""
+                ),
+            }
+        )
+    return out
+
+
+def study_pairings(study: Study) -> list[dict[str, Any]]:
+    """Which generated image is (or will be) compared with which reference, by protocol."""
+    from evaluation.services import study_pairings as pairings
+
+    return [
+        {
+            "generated_id": p["generated"].pk,
+            "condition": p["condition"],
+            "run": p["run_id"],
+            "reference_id": p["reference"].pk,
+            "split": p["split"],
+            "protocol": p["protocol"],
+            "linked": p["linked"],
+        }
+        for p in pairings(study)
+    ]
+
+
+def attention_checks(study: Study) -> list[dict[str, Any]]:
+    """Per expert: calibration items with a known answer they rated, and how many they failed
+    (a score outside the expected range). Flagged when they failed more than half of them."""
+    items = {
+        i.pk: i.expected for i in study.items.filter(kind=StudyItem.Kind.REFERENCE) if i.expected
+    }
+    per_expert: dict[int, dict[str, Any]] = {}
+    for r in Rating.objects.filter(study=study, item_id__in=list(items)).select_related("expert"):
+        bounds = items[r.item_id].get(r.dimension)
+        if not bounds:
+            continue
+        entry = per_expert.setdefault(
+            r.expert_id,
+            {"expert": r.expert_id, "username": r.expert.get_username(), "checks": 0, "failed": []},
+        )
+        entry["checks"] += 1
+        lo, hi = bounds
+        if not lo <= r.score <= hi:
+            entry["failed"].append(
+                {
+                    "item": r.item_id,
+                    "dimension": r.dimension,
+                    "score": r.score,
+                    "expected": [lo, hi],
+                }
+            )
+    out = []
+    for entry in sorted(per_expert.values(), key=lambda e: e["expert"]):
+        entry["flagged"] = len(entry["failed"]) * 2 > entry["checks"]
+        out.append(entry)
+    return out
+
+
+def rating_audit(study: Study) -> list[dict[str, Any]]:
+    """Changes of saved scores (old -> new), oldest first; first scores are not listed."""
+    return [
+        {
+            "expert": c.expert_id,
+            "username": c.expert.get_username(),
+            "item": c.item_id,
+            "dimension": c.dimension,
+            "old_score": c.old_score,
+            "new_score": c.new_score,
+            "old_comment": c.old_comment,
+            "new_comment": c.new_comment,
+            "changed_at": c.changed_at.isoformat(),
+        }
+        for c in RatingChange.objects.filter(study=study, old_score__isnull=False).select_related(
+            "expert"
+        )
+    ]
+
+
+def study_completion(study: Study) -> dict[str, Any]:
+    """What closing would freeze: assignments, fully rated ones, experts with items left."""
+    total = study.assignments.count()
+    needed = len(Dimension.values)
+    rated = (
+        Rating.objects.filter(study=study)
+        .values("item", "expert")
+        .annotate(n=Count("id"))
+        .filter(n=needed)
+        .count()
+    )
+    pending = sorted(
+        {
+            a.expert.get_username()
+            for a in study.assignments.select_related("expert")
+            if Rating.objects.filter(item=a.item_id, expert=a.expert_id).count() < needed
+        }
+    )
+    return {"assigned": total, "rated": rated, "pending_experts": pending}
+
+
+def pilot_sd(rows: list[stats.RatingRow], conditions: Iterable[str]) -> float | None:
+    """The pooled within-condition SD of this study's ratings (None below 2 per condition)."""
+    import numpy as np
+
+    by: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        if r.condition in conditions:
+            by[(r.condition, r.dimension)].append(r.score)
+    num, df = 0.0, 0
+    for scores in by.values():
+        if len(scores) >= 2:
+            num += float(np.var(scores, ddof=1)) * (len(scores) - 1)
+            df += len(scores) - 1
+    return (num / df) ** 0.5 if df else None
+
+
+def study_power(
+    study: Study,
+    rows: list[stats.RatingRow] | None = None,
+    *,
+    difference: float = 0.5,
+    target_power: float = 0.8,
+    alpha: float = 0.05,
+    sd: float | None = None,
+) -> dict[str, Any]:
+    """What the study needs (prompts and images per panel size) to detect ``difference`` with
+    ``target_power``, and what it could detect with its prompts and experts now. The SD is
+    the given one, else this study's ratings (a pilot) when there are any, else the seeds'
+    range (0.3-0.7)."""
+    rows = rating_rows(study) if rows is None else rows
+    conditions = [c for c in study_conditions(study) if c != REFERENCE_CONDITION]
+    if sd is not None:
+        sds, source = (sd,), "given"
+    elif (pilot := pilot_sd(rows, conditions)) and pilot > 0:
+        sds, source = (round(pilot, 3),), f"this study's {len(rows)} ratings (pilot)"
+    else:
+        sds, source = power.SEED_SDS, "001_465742bc70709bdb (SDs 0.3-0.7, 4 raters)"
+    generated = study.items.filter(kind=StudyItem.Kind.GENERATED)
+    prompts = generated.values("group").distinct().count()
+    per_prompt = max(1, round(generated.count() / max(prompts, 1) / max(len(conditions), 1)))
+    experts = study.panel.members.count()
+    plan = power.plan(
+        difference=difference,
+        sds=sds,
+        power=target_power,
+        alpha=alpha,
+        images_per_prompt=per_prompt,
+        conditions=max(len(conditions), 2),
+    )
+    detectable = [
+        {
+            "sd": s,
+            "difference": power.detectable_difference(
+                prompts, s, max(experts, 1), target_power, alpha
+            ),
+        }
+        for s in sds
+    ]
+    return {
+        "difference": difference,
+        "power": target_power,
+        "alpha": alpha,
+        "sds": list(sds),
+        "sd_source": source,
+        "prompts": prompts,
+        "experts": experts,
+        "plan": [r.as_dict() for r in plan],
+        "detectable": detectable,
+        "min_pairs": power.min_pairs_for_alpha(alpha),
+        "note": (
+            "Paired by prompt: one prompt's difference has SD = SD x sqrt(2 / experts) "
+            "(independent ratings, conservative). Two-sided paired t power (scipy noncentral "
+            "t), pairs divided by 0.955 for the Wilcoxon test; at least "
+            f"{power.min_pairs_for_alpha(alpha)} pairs, the fewest whose smallest exact "
+            f"Wilcoxon p-value is under {alpha}. Per test: with Holm over m tests, plan with "
+            "alpha / m."
+        ),
+    }
 
 
 def study_report(
@@ -267,6 +517,59 @@ def study_report(
             correlations.append(
                 {"metric": metric, "dimension": dimension, "rho": rho, "p": p, "n": n}
             )
+    # Holm over every Spearman test in the table, as the comparisons are.
+    tested = [c for c in correlations if c["p"] is not None]
+    for c, adjusted in zip(tested, stats.holm([c["p"] for c in tested]), strict=True):
+        c["p_holm"] = adjusted
+    for c in correlations:
+        c.setdefault("p_holm", None)
+    comparison_rows = [c.as_dict() for c in comparisons]
+    warnings = []
+    for c in comparison_rows:
+        c["min_p"] = power.min_attainable_p(c["n_pairs"])
+        if c["n_pairs"] and c["min_p"] > 0.05:
+            c["warning"] = (
+                f"{c['n_pairs']} pair{'s' if c['n_pairs'] != 1 else ''}: the smallest p-value "
+                f"the test can give is {c['min_p']:.3g}, so it cannot reach 0.05 whatever the "
+                f"scores"
+            )
+        else:
+            c["warning"] = ""
+    too_few = sorted({c["n_pairs"] for c in comparison_rows if c["warning"]})
+    if too_few:
+        warnings.append(
+            f"Too few pairs for a test: {', '.join(map(str, too_few))} pair(s) give a smallest "
+            f"attainable p-value above 0.05 (the exact Wilcoxon test needs at least "
+            f"{power.min_pairs_for_alpha(0.05)})."
+        )
+    n_experts = len({r.rater for r in rows})
+    if n_experts == 1:
+        warnings.append(
+            "1 expert: no agreement can be measured and every comparison is one person's "
+            "judgement; Spearman p-values are adjusted (Holm) but read them with caution."
+        )
+    references = study_references(study)
+    training_refs = [r["image_id"] for r in references if r["split"] == "train"]
+    if training_refs:
+        warnings.append(
+            "References that are training images of a compared run (reproduction only, left "
+            f"out of the held-out and distribution metrics): images {training_refs}."
+        )
+    if not any(r["split"] != "train" for r in references):
+        warnings.append(
+            "No held-out reference is declared: the held-out and distribution metrics are empty."
+        )
+    attention = attention_checks(study)
+    for a in attention:
+        if a["flagged"]:
+            warnings.append(
+                f"Expert {a['username']} failed {len(a['failed'])} of {a['checks']} attention "
+                "checks (calibration images with a known answer)."
+            )
+    distribution_rows = [
+        {**row, "label": f"{row['condition']} ({run_label(row.get('run'))})"}
+        for row in study.metric_distribution
+    ]
     return {
         "study": {
             "id": study.pk,
@@ -274,27 +577,37 @@ def study_report(
             "status": study.status,
             "reference_condition": study.reference_condition,
             "items": study.items.count(),
-            "experts": len({r.rater for r in rows}),
+            "experts": n_experts,
+            "experts_label": f"{n_experts} expert{'s' if n_experts != 1 else ''}",
             "ratings": len(rows),
         },
+        "warnings": warnings,
+        "references": references,
+        "pairings": study_pairings(study),
+        "protocols": [{"name": name, "description": text} for name, text in PROTOCOLS.items()],
+        "distribution": distribution_rows,
+        "attention_checks": attention,
+        "audit": rating_audit(study),
+        "power": study_power(study, rows),
         "conditions": conditions,
         "sd_over": sd_over,
         "sd_note": SD_NOTES[sd_over],
         "table": table,
         "agreement": [a.as_dict() for a in stats.agreement(rows)] if rows else [],
         "agreement_note": AGREEMENT_NOTE,
-        "comparisons": [c.as_dict() for c in comparisons],
+        "comparisons": comparison_rows,
         "comparison_note": comparison_note(pair_by, n_boot, seed),
         "metrics": metric_table,
         "metrics_note": (
             "MSE, PSNR (dB) and SSIM (scikit-image definition: 7x7 window, channel_axis=-1, "
-            "data_range=255) of each generated image against its item's reference image(s), "
-            "centre-cropped to the same size. PSNR means leave out identical pairs (infinite "
-            "PSNR); n_identical counts them."
+            "data_range=255) of each generated image against the declared references it is "
+            "paired with (see references and pairings), centre-cropped to the same size; one "
+            "row per protocol, run and condition, never pooled across runs. PSNR means leave "
+            "out identical pairs (infinite PSNR); n_identical counts them."
         ),
         "metric_references": study.metric_references,
         "metric_references_note": (
-            "Images no model drew, scored the same way against the same references: the LoRAs' "
+            "Images no model drew, scored the same way against the held-out references: the LoRAs' "
             "training images (their style, in other layouts; a sample of at most "
             f"{metrics.MAX_REFERENCE_OTHERS}) and a flat image of each reference's mean colour. "
             "Per-image metrics against one reference reward the right colour in the right "
@@ -357,15 +670,68 @@ def report_csv(report: dict[str, Any]) -> str:
         w.writerow(
             [
                 "metrics",
-                "",
-                m["condition"],
+                m["protocol"],
+                m["label"],
                 m["n_pairs"],
                 "",
                 "",
                 f"mse={m['mse_mean']};psnr={m['psnr_mean']};ssim={m['ssim_mean']};"
-                f"n_identical={m['n_identical']}",
+                f"n_identical={m['n_identical']};run={m['run']}",
             ]
         )
+    for d in report["distribution"]:
+        w.writerow(
+            [
+                "metrics_distribution",
+                "distribution",
+                d["label"],
+                d["n_generated"],
+                "",
+                "",
+                f"swd_x1e3={d['swd_x1e3']};colour_emd={d['colour_emd']};"
+                f"n_references={d['n_references']};features={d['features']['status']};"
+                f"run={d['run']}",
+            ]
+        )
+    for r in report["references"]:
+        w.writerow(
+            [
+                "reference",
+                r["split"],
+                r["accession_number"],
+                "",
+                "",
+                "",
+                f"image_id={r['image_id']};used_for={'+'.join(r['used_for'])}",
+            ]
+        )
+    for p in report["pairings"]:
+        w.writerow(
+            [
+                "pairing",
+                p["protocol"],
+                p["condition"],
+                "",
+                "",
+                "",
+                f"generated_id={p['generated_id']};reference_id={p['reference_id']};"
+                f"split={p['split']};run={p['run']}",
+            ]
+        )
+    for a in report["audit"]:
+        w.writerow(
+            [
+                "audit",
+                a["dimension"],
+                a["username"],
+                "",
+                "",
+                "",
+                f"item={a['item']};old={a['old_score']};new={a['new_score']};at={a['changed_at']}",
+            ]
+        )
+    for warning in report["warnings"]:
+        w.writerow(["warning", "", "", "", "", "", warning])
     for m in report["metric_references"]:
         w.writerow(
             [
@@ -379,7 +745,17 @@ def report_csv(report: dict[str, Any]) -> str:
             ]
         )
     for c in report["correlations"]:
-        w.writerow(["spearman", c["dimension"], c["metric"], c["n"], c["rho"], "", f"p={c['p']}"])
+        w.writerow(
+            [
+                "spearman",
+                c["dimension"],
+                c["metric"],
+                c["n"],
+                c["rho"],
+                "",
+                f"p={c['p']};p_holm={c['p_holm']}",
+            ]
+        )
     return out.getvalue()
 
 

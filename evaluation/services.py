@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from archives.models import StoredFile
 from archives.services import atomic_with_files, stored_file_read, stored_file_save
-from evaluation import metrics
+from evaluation import distribution, metrics
 from evaluation.models import (
     Assignment,
     Dimension,
@@ -27,8 +27,10 @@ from evaluation.models import (
     MetricResult,
     Panel,
     Rating,
+    RatingChange,
     Study,
     StudyItem,
+    StudyReference,
 )
 from generation.models import GeneratedImage
 from heritage.models import ItemImage, TrainingDataset
@@ -63,6 +65,18 @@ def panel_create(
         if getattr(user, "is_authenticated", False):
             panel.created_by = user
         _save(panel)
+        panel.members.set(members)
+    return panel
+
+
+def panel_members_set(*, panel: Panel, members: Iterable[User]) -> Panel:
+    """Replace a panel's members (experts only). Studies already made keep their assignments:
+    an expert taken off the panel still sees the studies they were assigned."""
+    members = list(members)
+    not_experts = [m.get_username() for m in members if not m.groups.filter(name=EXPERT_GROUP)]
+    if not_experts:
+        raise ValidationError({"members": f"not in the expert group: {', '.join(not_experts)}"})
+    with transaction.atomic():
         panel.members.set(members)
     return panel
 
@@ -190,10 +204,17 @@ def study_create(
     description: str = "",
     instructions: str = "",
     seed: int | None = None,
+    calibration_expected: Mapping[str, Sequence[int]] | None = None,
     user=None,
 ) -> Study:
     """A study of generated images (grouped by prompt, condition hidden) and optional real
-    reference images as calibration items; blind copies and per-expert orders are made here."""
+    reference images as calibration items; blind copies and per-expert orders are made here.
+
+    LoRA images of different runs get conditions of their own (``lora:<run id>``) so the
+    report never pools two LoRAs. Calibration items carry their known answer
+    (``calibration_expected``, default CALIBRATION_EXPECTED): an expert outside it fails the
+    attention check. The metric references start as the default (``study_references_default``)
+    and can be changed with ``study_references_set``."""
     generated = list(generated_images)
     references = list(reference_images)
     if not generated:
@@ -245,6 +266,14 @@ def study_create(
         _save(study)
         items: list[StudyItem] = []
         prompts_by_group: dict[str, str] = {}
+        lora_runs = {
+            g.request.training_run_id
+            for g in generated
+            if g.condition == GeneratedImage.Condition.LORA
+        }
+        expected = dict(
+            CALIBRATION_EXPECTED if calibration_expected is None else calibration_expected
+        )
         for image in generated:
             text = shown_prompt(image)
             key = _group_key(text)
@@ -255,7 +284,11 @@ def study_create(
                 study=study,
                 kind=StudyItem.Kind.GENERATED,
                 generated=image,
-                condition=image.condition,
+                condition=(
+                    f"lora:{image.request.training_run_id}"
+                    if image.condition == GeneratedImage.Condition.LORA and len(lora_runs) > 1
+                    else image.condition
+                ),
                 group=key,
                 prompt=text,
                 passage=image.passage or image.request.passage,
@@ -280,11 +313,145 @@ def study_create(
                 blind=blind,
                 width=width,
                 height=height,
+                expected={d: [int(v) for v in r] for d, r in expected.items()},
             )
             _save(item)
             items.append(item)
         _assign(study, experts, items, rng)
+        StudyReference.objects.bulk_create(
+            StudyReference(study=study, image=image, added_by=study.created_by)
+            for image in study_references_default(study)
+        )
     return study
+
+
+# --- metric references --------------------------------------------------------------------
+
+# A real heritage image shown blind is in the heritage style: a careful expert scores its style
+# 4 or 5. Others may be set per study (study_create(calibration_expected=...)).
+CALIBRATION_EXPECTED: dict[str, list[int]] = {Dimension.STYLE: [4, 5]}
+SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_NONE = "train", "validation", "none"
+
+
+def study_runs(study: Study):
+    """The training runs whose requests made the study's generated images."""
+    from generation.models import TrainingRun
+
+    return TrainingRun.objects.filter(
+        pk__in=study.items.filter(generated__request__training_run__isnull=False).values(
+            "generated__request__training_run"
+        )
+    ).select_related("dataset")
+
+
+def reference_splits(study: Study, image_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """For each image: ``split`` ("train" when it is in any compared run's training split,
+    else "validation" when in a validation split, else "none") and where (``datasets``)."""
+    from heritage.models import TrainingExample
+
+    ids = list(image_ids)
+    out = {pk: {"split": SPLIT_NONE, "datasets": []} for pk in ids}
+    dataset_ids = {run.dataset_id for run in study_runs(study)}
+    for ex in TrainingExample.objects.filter(dataset_id__in=dataset_ids, image_id__in=ids):
+        entry = out[ex.image_id]
+        entry["datasets"].append({"dataset": ex.dataset_id, "split": ex.split})
+        if ex.split == TrainingExample.Split.TRAIN:
+            entry["split"] = SPLIT_TRAIN
+        elif entry["split"] == SPLIT_NONE:
+            entry["split"] = SPLIT_VALIDATION
+    return out
+
+
+def study_references_default(study: Study) -> list[ItemImage]:
+    """The held-out validation images of the compared runs' datasets (never a training image
+    of another compared run)."""
+    from heritage.models import TrainingExample
+
+    dataset_ids = {run.dataset_id for run in study_runs(study)}
+    ids = set(
+        TrainingExample.objects.filter(
+            dataset_id__in=dataset_ids, split=TrainingExample.Split.VALIDATION
+        ).values_list("image_id", flat=True)
+    )
+    splits = reference_splits(study, ids)
+    keep = [pk for pk in sorted(ids) if splits[pk]["split"] == SPLIT_VALIDATION]
+    return list(ItemImage.objects.filter(pk__in=keep).order_by("pk"))
+
+
+def study_references_set(
+    *, study: Study, image_ids: Iterable[int], user=None
+) -> list[StudyReference]:
+    """Declare the study's metric references (replacing the previous ones).
+
+    Unknown ids are refused and nothing changes. A training image of a compared run is kept
+    (reported as split "train", flagged) but used only by the reproduction protocol, never
+    by the held-out or distribution metrics. Metrics already computed against references no
+    longer declared are deleted; recompute to fill the new ones.
+    """
+    raw = list(image_ids)
+    bad = [v for v in raw if isinstance(v, bool) or not str(v).strip().isdigit()]
+    if bad:
+        raise ValidationError({"image_ids": f"not image ids: {bad}"})
+    ids = sorted({int(v) for v in raw})
+    found = set(ItemImage.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    missing = [pk for pk in ids if pk not in found]
+    if missing:
+        raise ValidationError({"image_ids": f"no catalogue image with id {missing}"})
+    added_by = user if getattr(user, "is_authenticated", False) else None
+    with transaction.atomic():
+        Study.objects.select_for_update().filter(pk=study.pk).first()
+        study.references.exclude(image_id__in=ids).delete()
+        MetricResult.objects.filter(study=study).exclude(reference_id__in=ids).delete()
+        have = set(study.references.values_list("image_id", flat=True))
+        for pk in ids:
+            if pk not in have:
+                _save(StudyReference(study=study, image_id=pk, added_by=added_by))
+    return list(study.references.select_related("image__item"))
+
+
+def study_pairings(study: Study) -> list[dict[str, Any]]:
+    """Which generated image is compared with which reference, under which protocol.
+
+    A generated image made for a reference's item (its item, or an item of its passage) is
+    paired with that reference: a training image of a compared run gives a *reproduction*
+    pair (000_799139077b62291c's protocol: how closely the LoRA redraws what it saw), any
+    other a *held-out* pair. An image made for none of the references is paired with every
+    held-out reference. Training images are never held-out pairs.
+    """
+    refs = list(study.references.select_related("image__item"))
+    splits = reference_splits(study, [r.image_id for r in refs])
+    held_out = [r.image for r in refs if splits[r.image_id]["split"] != SPLIT_TRAIN]
+    out = []
+    items = study.items.filter(kind=StudyItem.Kind.GENERATED).select_related(
+        "generated__request", "generated__passage"
+    )
+    for item in items:
+        image = item.generated
+        passage = image.passage or image.request.passage
+        linked_items = {image.item_id} if image.item_id else set()
+        if passage is not None:
+            linked_items |= set(passage.items.values_list("pk", flat=True))
+        linked = [r.image for r in refs if r.image.item_id in linked_items]
+        chosen = linked or held_out
+        for ref in chosen:
+            split = splits[ref.pk]["split"]
+            out.append(
+                {
+                    "item": item,
+                    "generated": image,
+                    "reference": ref,
+                    "condition": item.condition,
+                    "run_id": image.request.training_run_id,
+                    "split": split,
+                    "protocol": (
+                        MetricResult.Protocol.REPRODUCTION
+                        if split == SPLIT_TRAIN
+                        else MetricResult.Protocol.HELD_OUT
+                    ),
+                    "linked": bool(linked),
+                }
+            )
+    return out
 
 
 def study_close(*, study: Study) -> Study:
@@ -341,6 +508,9 @@ def rating_submit(
 ) -> list[Rating]:
     """Save an expert's scores of one item (any subset of the four dimensions).
 
+    Every score or comment that changes (and every first score) is kept as a RatingChange:
+    who, when, old -> new; the report's audit lists the changes of saved scores.
+
     Safe under concurrency: each (item, expert, dimension) row is updated, or inserted under a
     savepoint; an insert that loses a race to the unique constraint becomes an update (last
     write wins), so nothing is lost and nothing is duplicated. The first statement of the
@@ -379,6 +549,32 @@ def rating_submit(
 
     now = timezone.now()
     with transaction.atomic():
+        # A write first (SQLite takes its write lock; PostgreSQL row-locks the saved rows), so
+        # the old values read next cannot change before the history row records them.
+        Rating.objects.filter(item=item, expert=expert, dimension__in=list(clean)).update(
+            updated_at=now
+        )
+        saved = {
+            r.dimension: r
+            for r in Rating.objects.filter(item=item, expert=expert, dimension__in=list(clean))
+        }
+        changes = []
+        for dimension, (value, comment) in sorted(clean.items()):
+            old = saved.get(dimension)
+            if old is None or old.score != value or old.comment != comment:
+                changes.append(
+                    RatingChange(
+                        study_id=item.study_id,
+                        item=item,
+                        expert=expert,
+                        dimension=dimension,
+                        old_score=old.score if old else None,
+                        new_score=value,
+                        old_comment=old.comment if old else "",
+                        new_comment=comment,
+                    )
+                )
+        RatingChange.objects.bulk_create(changes)
         for dimension, (value, comment) in sorted(clean.items()):
             mine = Rating.objects.filter(item=item, expert=expert, dimension=dimension)
             if mine.update(score=value, comment=comment, updated_at=now):
@@ -444,9 +640,9 @@ def reference_metric_rows(
 
 
 def study_reference_rows(study: Study) -> list[dict[str, Any]]:
-    """Reference rows for a study: its references (as ``references_of`` its generated images)
-    against the training images of the LoRAs that made them (up to MAX_REFERENCE_OTHERS, a
-    seeded sample past that) and against flat images, at the generated images' usual size."""
+    """Reference rows for a study: its held-out references against the training images of the
+    LoRAs that made its images (up to MAX_REFERENCE_OTHERS, a seeded sample past that) and
+    against flat images, at the generated images' usual size."""
     from collections import Counter
 
     from heritage.selectors import dataset_examples
@@ -460,7 +656,7 @@ def study_reference_rows(study: Study) -> list[dict[str, Any]]:
     if not generated:
         return []
     size = Counter((g.width, g.height) for g in generated).most_common(1)[0][0]
-    originals = {r.pk: r for g in generated for r in references_of(g, study)}
+    originals = {r.pk: r for r in held_out_references(study)}
     if not originals:
         return []
     datasets = {g.request.training_run.dataset_id for g in generated if g.request.training_run}
@@ -479,68 +675,91 @@ def study_reference_rows(study: Study) -> list[dict[str, Any]]:
     )
 
 
-def references_of(image: GeneratedImage, study: Study | None = None) -> list[ItemImage]:
-    """The real images a generated image is compared with: its item's images, else the images
-    of its passage's items, else the study's reference (calibration) images."""
-    if image.item_id:
-        refs = list(ItemImage.objects.filter(item_id=image.item_id).select_related("original"))
-        if refs:
-            return refs
-    passage = image.passage or image.request.passage
-    if passage is not None:
-        refs = list(ItemImage.objects.filter(item__passages=passage).select_related("original"))
-        if refs:
-            return refs
-    if study is not None:
-        return [
-            si.reference
-            for si in study.items.filter(kind=StudyItem.Kind.REFERENCE).select_related(
-                "reference__original"
-            )
-        ]
-    return []
+def held_out_references(study: Study) -> list[ItemImage]:
+    """The declared references outside every compared run's training split."""
+    refs = list(study.references.select_related("image__original", "image__display"))
+    splits = reference_splits(study, [r.image_id for r in refs])
+    return [r.image for r in refs if splits[r.image_id]["split"] != SPLIT_TRAIN]
 
 
 def metric_results_compute(
     *, study: Study, job: Job | None = None, progress=None
 ) -> list[MetricResult]:
-    """MSE/PSNR/SSIM of every generated image of the study against its reference image(s),
-    each reference centre-cropped and resized to the generated image's size."""
-    items = list(
-        study.items.filter(kind=StudyItem.Kind.GENERATED).select_related(
-            "generated__file", "generated__request__passage"
-        )
-    )
+    """MSE/PSNR/SSIM of every pair of ``study_pairings`` (each reference centre-cropped and
+    resized to the generated image's size), with its protocol and run; pairs of references
+    no longer declared are deleted."""
+    pairs = study_pairings(study)
+    by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for pair in pairs:
+        by_image[pair["generated"].pk].append(pair)
     results: list[MetricResult] = []
-    for n, item in enumerate(items):
-        image = item.generated
+    keep: set[int] = set()
+    for n, (_pk, mine) in enumerate(sorted(by_image.items())):
+        image = mine[0]["generated"]
         gen = _rgb(image.file)
         size = (gen.shape[1], gen.shape[0])
-        refs = references_of(image, study)
-        if refs:
-            ref_arrays = [_reference_pixels(r, size) for r in refs]
-            pairs = metrics.pair_metrics(np.stack([gen] * len(refs)), np.stack(ref_arrays))
-            with transaction.atomic():
-                for ref, pm in zip(refs, pairs, strict=True):
-                    row, _ = MetricResult.objects.update_or_create(
-                        study=study,
-                        generated=image,
-                        reference=ref,
-                        defaults={
-                            "condition": item.condition,
-                            "mse": pm.mse,
-                            "psnr": pm.psnr,
-                            "ssim": pm.ssim,
-                            "identical": pm.identical,
-                            "width": size[0],
-                            "height": size[1],
-                            "job": job,
-                        },
-                    )
-                    results.append(row)
+        ref_arrays = [_reference_pixels(p["reference"], size) for p in mine]
+        measured = metrics.pair_metrics(np.stack([gen] * len(mine)), np.stack(ref_arrays))
+        with transaction.atomic():
+            for pair, pm in zip(mine, measured, strict=True):
+                row, _ = MetricResult.objects.update_or_create(
+                    study=study,
+                    generated=image,
+                    reference=pair["reference"],
+                    defaults={
+                        "condition": pair["condition"],
+                        "protocol": pair["protocol"],
+                        "run_id": pair["run_id"],
+                        "mse": pm.mse,
+                        "psnr": pm.psnr,
+                        "ssim": pm.ssim,
+                        "identical": pm.identical,
+                        "width": size[0],
+                        "height": size[1],
+                        "job": job,
+                    },
+                )
+                keep.add(row.pk)
+                results.append(row)
         if progress is not None:
-            progress((n + 1) / max(len(items), 1), f"metrics {n + 1}/{len(items)}")
+            progress((n + 1) / max(len(by_image), 1), f"metrics {n + 1}/{len(by_image)}")
+    MetricResult.objects.filter(study=study).exclude(pk__in=keep).delete()
     return results
+
+
+def distribution_rows(study: Study) -> list[dict[str, Any]]:
+    """The distribution protocol, per run and condition: the generated set against the held-out
+    references (SWD over patches, colour distance, the KID/CLIP slot), at the generated
+    images' size."""
+    from django.conf import settings
+
+    refs = held_out_references(study)
+    if not refs:
+        return []
+    groups: dict[tuple[int | None, str], list[GeneratedImage]] = defaultdict(list)
+    items = study.items.filter(kind=StudyItem.Kind.GENERATED).select_related(
+        "generated__file", "generated__request"
+    )
+    for item in items:
+        groups[(item.generated.request.training_run_id, item.condition)].append(item.generated)
+    weights = getattr(settings, "EVALUATION_FEATURE_WEIGHTS", "") or None
+    extractor = getattr(settings, "EVALUATION_FEATURE_EXTRACTOR", "")
+    rows = []
+    for (run_id, condition), images in sorted(
+        groups.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1])
+    ):
+        arrays = [_rgb(g.file) for g in images]
+        size = (arrays[0].shape[1], arrays[0].shape[0])
+        arrays = [
+            a if (a.shape[1], a.shape[0]) == size else _rgb(g.file, size)
+            for a, g in zip(arrays, images, strict=True)
+        ]
+        ref_arrays = [_reference_pixels(r, size) for r in refs]
+        result = distribution.compare_sets(
+            arrays, ref_arrays, seed=study.seed % 2**32, weights=weights, extractor=extractor
+        )
+        rows.append({"protocol": "distribution", "run": run_id, "condition": condition, **result})
+    return rows
 
 
 def _training_dataset(image: GeneratedImage) -> TrainingDataset | None:
@@ -614,7 +833,9 @@ def study_metrics_run(*, study: Study, job: Job) -> dict[str, Any]:
     )
     job_progress(job, 0.7, "reference rows (training images and flat images)")
     study.metric_references = study_reference_rows(study)
-    study.save(update_fields=["metric_references"])
+    job_progress(job, 0.75, "distribution protocol (sliced Wasserstein, colour)")
+    study.metric_distribution = distribution_rows(study)
+    study.save(update_fields=["metric_references", "metric_distribution"])
     job_progress(job, 0.8, "memorisation check")
     ids = list(study.items.filter(kind="generated").values_list("generated_id", flat=True))
     checks = memorisation_check_images(generated_image_ids=ids)

@@ -18,6 +18,7 @@ urlpatterns = [
         name="report-export",
     ),
     path("studies/<int:pk>/close/", views.study_close, name="close"),
+    path("studies/<int:pk>/references/", views.study_references, name="references"),
     path("studies/<int:pk>/metrics/", views.study_metrics, name="metrics"),
     path("img/<str:token>.png", views.image, name="image"),
 ]

@@ -98,6 +98,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _form_context(request, study, assignment, total, errors=None, posted=None):
     own = selectors.expert_ratings(study, request.user).get(assignment.item_id, {})
+    changes = selectors.rating_change_counts(assignment.item, request.user)
     dimensions = []
     for value, label in Dimension.choices:
         current = own.get(value)
@@ -117,6 +118,16 @@ def _form_context(request, study, assignment, total, errors=None, posted=None):
                 "comment": comment,
                 "error": (errors or {}).get(value),
                 "shows_text": value == Dimension.IMAGE_TEXT,
+                # Tell the expert when a submit changes a score they saved before.
+                "saved": (
+                    {
+                        "score": current.score,
+                        "when": current.updated_at,
+                        "changes": changes.get(value, 0),
+                    }
+                    if current
+                    else None
+                ),
             }
         )
     done, _ = selectors.expert_progress(study, request.user)
@@ -194,6 +205,27 @@ def _report_args(request: HttpRequest) -> dict:
     return {"sd_over": sd_over, "pair_by": pair_by}
 
 
+def _plan_args(request: HttpRequest) -> dict:
+    """difference / power / sd for the planning table, from the query string (optional)."""
+    out = {}
+    for name, key, lo, hi in (
+        ("difference", "difference", 0.01, 4),
+        ("power", "target_power", 0.5, 0.99),
+        ("sd", "sd", 0.01, 4),
+    ):
+        raw = request.GET.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValidationError(f"{name} must be a number") from None
+        if not lo <= value <= hi:
+            raise ValidationError(f"{name} must be between {lo} and {hi}")
+        out[key] = value
+    return out
+
+
 @login_required
 def report(request: HttpRequest, pk: int) -> HttpResponse:
     _require_curator(request)
@@ -203,6 +235,12 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
     data = selectors.study_report(study, **args)
+    try:
+        plan = _plan_args(request)
+        if plan:
+            data["power"] = selectors.study_power(study, **plan)
+    except (ValueError, ValidationError) as exc:
+        messages.error(request, f"Planning: {exc}")
     metric_job = request.GET.get("job")
     return render(
         request,
@@ -242,10 +280,33 @@ def study_close(request: HttpRequest, pk: int) -> HttpResponse:
         withdrawn = services.study_reopen(study=study)
         notify = messages.warning if withdrawn else messages.success
         notify(request, services.withdrawn_message(withdrawn))
+    elif request.POST.get("confirm") != "yes":
+        # Closing makes every rating final: ask first, saying what is still missing.
+        done = selectors.study_completion(study)
+        return render(request, "evaluation/close_confirm.html", {"study": study, **done})
     else:
         services.study_close(study=study)
         messages.success(request, "The study is closed; ratings are final.")
     return redirect("evaluation:report", pk=study.pk)
+
+
+@login_required
+@require_POST
+def study_references(request: HttpRequest, pk: int) -> HttpResponse:
+    """Declare the metric references (image ids); bad ids change nothing."""
+    _require_curator(request)
+    study = get_object_or_404(Study, pk=pk)
+    try:
+        ids = _ids(request.POST.get("reference_ids", ""))
+        services.study_references_set(study=study, image_ids=ids, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, "References unchanged: " + " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            f"{len(ids)} reference(s) declared. Compute the automated metrics again to use them.",
+        )
+    return redirect(f"{reverse('evaluation:report', args=[study.pk])}#references")
 
 
 @login_required

@@ -121,6 +121,10 @@ class StudyCreateSerializer(serializers.Serializer):
     seed = serializers.IntegerField(required=False, allow_null=True, default=None)
 
 
+class StudyReferencesSerializer(serializers.Serializer):
+    image_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=True)
+
+
 class PanelSerializer(serializers.ModelSerializer):
     class Meta:
         model = Panel

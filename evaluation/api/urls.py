@@ -34,6 +34,11 @@ urlpatterns: list = [
         name="evaluation-study-report",
     ),
     path(
+        "evaluation/studies/<int:pk>/references/",
+        views.StudyReferencesView.as_view(),
+        name="evaluation-study-references",
+    ),
+    path(
         "evaluation/near-copies/", views.NearCopyFlagsView.as_view(), name="evaluation-near-copies"
     ),
 ]

@@ -214,6 +214,32 @@ class StudyReportView(APIView):
         return Response(data)
 
 
+class StudyReferencesView(APIView):
+    """The study's metric references. GET: each with its dataset split and use. PUT
+    {"image_ids": [...]}: replace them (unknown ids: 400, nothing changes); a training image of
+    a compared run is kept, reported as split "train", for the reproduction protocol only."""
+
+    permission_classes = [IsCurator]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, pk: int):
+        study = get_object_or_404(Study, pk=pk)
+        return Response({"study": study.pk, "references": selectors.study_references(study)})
+
+    @extend_schema(request=s.StudyReferencesSerializer, responses=OpenApiTypes.OBJECT)
+    def put(self, request, pk: int):
+        study = get_object_or_404(Study, pk=pk)
+        data = s.StudyReferencesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.study_references_set(
+                study=study, image_ids=data.validated_data["image_ids"], user=request.user
+            )
+        except DjangoValidationError as exc:
+            raise _validation(exc) from None
+        return Response({"study": study.pk, "references": selectors.study_references(study)})
+
+
 class NearCopyFlagsView(APIView):
     """GET ?ids=1,2,3: the memorisation check of generated images (near copies flagged)."""
 

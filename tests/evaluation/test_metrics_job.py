@@ -20,6 +20,9 @@ def test_metrics_job_runs_on_a_real_worker(start_worker):
     panel = Panel.objects.create(name="worker panel")
     panel.members.set([expert])
     study = services.study_create(title="w", panel=panel, generated_images=world.images, seed=1)
+    # The item's reference image (held-out: in no dataset) and its 3 training images.
+    training = [ex.image_id for ex in world.examples]
+    services.study_references_set(study=study, image_ids=[world.reference.pk, *training])
     worker = start_worker(("default",))
     c = Client()
     c.force_login(curator)
@@ -43,16 +46,22 @@ def test_metrics_job_runs_on_a_real_worker(start_worker):
     assert [pk for pk, f in flags.items() if f["near_copy"]] == [copy.pk]
     report = c.get(f"/api/v1/evaluation/studies/{study.pk}/report/").json()
     assert report["near_copies"] == [copy.pk]
-    assert {m["condition"] for m in report["metrics"]} == {"base", "lora"}
-    # Reference rows: the LoRA's 3 training images against the item's 4 images (the reference
-    # and the 3 training images themselves, a picture never paired with itself), and a flat
-    # image of each of the 4.
+    assert {(m["protocol"], m["condition"]) for m in report["metrics"]} == {
+        (p, c) for p in ("reproduction", "held_out") for c in ("base", "lora")
+    }
+    # Reference rows: the LoRA's 3 training images against the held-out reference (training
+    # images are no reference of the held-out metrics), and a flat image of it.
     refs = {m["condition"]: m for m in report["metric_references"]}
     assert list(refs) == [services.REFERENCE_OTHERS, services.REFERENCE_FLAT]
-    assert refs[services.REFERENCE_OTHERS]["n_pairs"] == 3 * 4 - 3
-    assert refs[services.REFERENCE_FLAT]["n_pairs"] == 4
+    assert refs[services.REFERENCE_OTHERS]["n_pairs"] == 3
+    assert refs[services.REFERENCE_FLAT]["n_pairs"] == 1
+    # The distribution protocol, per run and condition, against the held-out reference.
+    dist = {d["condition"]: d for d in report["distribution"]}
+    assert set(dist) == {"base", "lora"} and dist["lora"]["n_references"] == 1
+    assert dist["lora"]["features"]["status"] == "not configured"
     assert refs[services.REFERENCE_OTHERS]["n_identical"] == 0
     page = c.get(f"/evaluation/studies/{study.pk}/report/").content.decode()
     assert "Reference rows." in page and services.REFERENCE_FLAT in page
     csv_text = c.get(f"/evaluation/studies/{study.pk}/report.csv").content.decode()
-    assert f"metrics_reference,,{services.REFERENCE_OTHERS},9," in csv_text
+    assert f"metrics_reference,,{services.REFERENCE_OTHERS},3," in csv_text
+    assert "metrics_distribution,distribution,lora (run " in csv_text

@@ -94,20 +94,26 @@ def test_report_page_api_and_exports(rated):
     assert {r["section"] for r in rows} >= {"table", "agreement", "comparison", "spearman"}
     as_json = c.get(f"/evaluation/studies/{study.pk}/report.json").json()
     assert as_json["study"]["ratings"] == 2 * 5 * 4
-    # close from the page
-    assert c.post(f"/evaluation/studies/{study.pk}/close/").status_code == 302
+    # close from the page, after confirming
+    assert c.post(f"/evaluation/studies/{study.pk}/close/").status_code == 200
+    assert c.post(f"/evaluation/studies/{study.pk}/close/", {"confirm": "yes"}).status_code == 302
     study.refresh_from_db()
     assert study.status == "closed"
 
 
 def test_metrics_match_skimage_and_feed_the_report(rated):
     world, study, _ = rated
+    # Declared references: the item's reference image (in no dataset: held-out) and its three
+    # training images (reproduction only).
+    training = [ex.image_id for ex in world.examples]
+    services.study_references_set(study=study, image_ids=[world.reference.pk, *training])
     results = services.metric_results_compute(study=study)
-    # 4 generated images x the 4 images of their heritage item (reference + 3 training images)
+    # 4 generated images x the 4 declared images of their heritage item
     assert len(results) == 16
     row = MetricResult.objects.get(
         study=study, generated=world.images[0], reference=world.reference
     )
+    assert row.protocol == "held_out" and row.run_id == world.request.training_run_id
     a, b = rgb(world.images[0].file), rgb(world.reference.original)
     assert row.mse == pytest.approx(mean_squared_error(a, b))
     assert row.ssim == pytest.approx(
@@ -117,8 +123,13 @@ def test_metrics_match_skimage_and_feed_the_report(rated):
     services.metric_results_compute(study=study)  # idempotent: rerun updates, no duplicates
     assert MetricResult.objects.filter(study=study).count() == 16
     report = selectors.study_report(study, n_boot=500)
-    assert [m["condition"] for m in report["metrics"]] == ["base", "lora"]
-    assert report["metrics"][0]["n_pairs"] == 8
+    assert [(m["protocol"], m["condition"]) for m in report["metrics"]] == [
+        ("reproduction", "base"),
+        ("reproduction", "lora"),
+        ("held_out", "base"),
+        ("held_out", "lora"),
+    ]
+    assert [m["n_pairs"] for m in report["metrics"]] == [6, 6, 2, 2]
     ssim_corr = [c for c in report["correlations"] if c["metric"] == "ssim"]
     assert len(ssim_corr) == 5 and all(c["n"] == 4 for c in ssim_corr)
 
