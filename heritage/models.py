@@ -292,6 +292,20 @@ class TrainingDataset(models.Model):
         default=dict, blank=True, help_text="How the images were chosen (collections, categories…)."
     )
     content_hash = models.CharField(max_length=64, blank=True)
+    # Build options (issue 20). Crops at each image's aspect-ratio bucket, not a square.
+    bucketing = models.BooleanField(default=True)
+    # One more example per annotated region, grown by region_margin of its size per side.
+    region_examples = models.BooleanField(default=False)
+    region_margin = models.FloatField(default=0.1)
+    # Textiles: this many resolution-px crops at the original scale from each image at least
+    # twice the resolution on both sides (seeded positions, or the grid).
+    tiles_per_image = models.PositiveIntegerField(default=0)
+    tile_grid = models.BooleanField(default=False)
+    # Masked loss: annotated regions weigh 1, the rest unmasked_weight.
+    masked_loss = models.BooleanField(default=False)
+    unmasked_weight = models.FloatField(default=0.1)
+    # Images and regions left out when the dataset was built, each naming its image.
+    build_notes = models.JSONField(default=list, blank=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
@@ -331,6 +345,11 @@ class TrainingExample(models.Model):
         TRAIN = "train"
         VALIDATION = "validation"
 
+    class Kind(models.TextChoices):
+        WHOLE = "whole", "whole image"
+        REGION = "region", "annotated region"
+        TILE = "tile", "tile"
+
     dataset = models.ForeignKey(TrainingDataset, on_delete=models.CASCADE, related_name="examples")
     image = models.ForeignKey(ItemImage, on_delete=models.PROTECT, related_name="training_examples")
     crop = models.ForeignKey(
@@ -343,11 +362,27 @@ class TrainingExample(models.Model):
         blank=True,
         help_text="Stratum used for the split (main annotation category).",
     )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.WHOLE)
+    # 0 for the whole image; regions and tiles of one image count from 1.
+    part = models.PositiveIntegerField(default=0)
+    annotation = models.ForeignKey(
+        SemioticAnnotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # [x, y, w, h] in the original's pixels; empty: the whole image.
+    box = models.JSONField(default=list, blank=True)
+    # Set when frozen: the bucket ("WxH") and the crop box ([x, y, w, h] in the original's
+    # pixels) the crop file was made from, and the annotated regions ([x, y, w, h] in the
+    # crop file's pixels) that masked loss weighs fully.
+    bucket = models.CharField(max_length=20, blank=True)
+    crop_box = models.JSONField(default=list, blank=True)
+    mask_regions = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["dataset_id", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["dataset", "image"], name="heritage_example_once")
+            models.UniqueConstraint(
+                fields=["dataset", "image", "part"], name="heritage_example_once"
+            )
         ]
 
     def __str__(self) -> str:
