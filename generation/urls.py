@@ -15,5 +15,7 @@ urlpatterns = [
     path("requests/new/", views.request_new, name="request_new"),
     path("requests/<int:pk>/", views.request_detail, name="request"),
     path("images/<int:pk>/approve/", views.image_approve, name="image_approve"),
+    path("images/<int:pk>/download/", views.image_download, name="image_download"),
+    path("credentials/", views.credentials_verify, name="credentials"),
     path("passages/<int:pk>/draft/", views.passage_draft, name="passage_draft"),
 ]

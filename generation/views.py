@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from core.throttling import throttle_expensive_posts
 from generation import selectors, services
@@ -271,3 +272,73 @@ def passage_draft(request, pk: int):
     else:
         messages.success(request, f"Draft kept on the passage (edit and approve it): {draft}")
     return redirect(request.POST.get("next") or "generation:request_new")
+
+
+# --- content credentials (docs/content-credentials.md) --------------------------------------
+
+
+def _copy_response(request, image: GeneratedImage):
+    """A generated image as a signed download: marked unless a curator's working copy."""
+    from django.http import Http404, HttpResponse
+    from django.utils.http import content_disposition_header
+
+    from archives.downloads import file_access_granted, file_is_public
+    from generation import credentials
+
+    if not file_access_granted(request.user, image.file):
+        raise Http404("No such image.")
+    asked = {"1": True, "0": False}.get(request.GET.get("mark", ""))
+    marked = credentials.mark_wanted(request.user, asked=asked)
+    language = request.GET.get("lang") or getattr(request, "LANGUAGE_CODE", "en")
+    data = credentials.generated_image_copy(image=image, marked=marked, language=language)
+    response = HttpResponse(data, content_type="image/png")
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"ai-generated-{image.pk}{'-marked' if marked else ''}.png"
+    )
+    response["Cache-Control"] = "private, no-store"
+    if file_is_public(image.file):
+        response["Cache-Control"] = "public, max-age=3600"
+    response["Vary"] = "Cookie, Accept-Language"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_safe
+def image_download(request, pk: int):
+    """``images/<pk>/download/``: the signed PNG; ``?mark=1|0`` (curators), ``?lang=``."""
+    image = get_object_or_404(GeneratedImage.objects.select_related("file", "request"), pk=pk)
+    return _copy_response(request, image)
+
+
+@curator_required
+def credentials_verify(request):
+    """Read an uploaded or stored image's content credentials and show what they say."""
+    from generation import credentials
+
+    found, errors = None, []
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        image_id = (request.POST.get("generated_image") or "").strip()
+        try:
+            if upload is not None:
+                limit = settings.ATELIER_MAX_IMAGE_BYTES
+                if upload.size > limit:
+                    raise ValidationError(
+                        {"file": f"The file is {upload.size:,} bytes; the limit is {limit:,}."}
+                    )
+                found = credentials.credentials_verify(data=upload.read(), filename=upload.name)
+            elif image_id.isdigit():
+                image = GeneratedImage.objects.filter(pk=int(image_id)).first()
+                if image is None:
+                    raise ValidationError({"generated_image": f"No generated image {image_id}."})
+                found = credentials.generated_image_verify(image=image)
+            else:
+                raise ValidationError({"file": "Choose an image file or a generated image id."})
+        except ValidationError as exc:
+            errors = _errors(exc)
+    return render(
+        request,
+        "generation/credentials.html",
+        {"found": found, "report": found.report if found else None, "errors": errors},
+        status=400 if errors else 200,
+    )

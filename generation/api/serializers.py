@@ -275,3 +275,58 @@ class DetailSerializer(serializers.Serializer):
 
 class RefusedSerializer(DetailSerializer):
     refused = serializers.BooleanField(help_text="The model declined to draft.")
+
+
+class CredentialsVerifySerializer(serializers.Serializer):
+    """One of: an uploaded image, or the id of a stored generated image."""
+
+    file = serializers.FileField(required=False, help_text="An image (PNG, JPEG, TIFF, WebP).")
+    generated_image = serializers.IntegerField(required=False, min_value=1)
+
+    def validate(self, attrs):
+        from django.conf import settings
+
+        if ("file" in attrs) == ("generated_image" in attrs):
+            raise serializers.ValidationError("Send either file or generated_image (one of them).")
+        upload = attrs.get("file")
+        limit = settings.ATELIER_MAX_IMAGE_BYTES
+        if upload is not None and upload.size > limit:
+            raise serializers.ValidationError(
+                {"file": f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes."}
+            )
+        return attrs
+
+
+class CredentialIngredientSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    relationship = serializers.CharField()
+    kind = serializers.CharField(help_text="base model, LoRA, ...")
+    sha256 = serializers.CharField()
+
+
+class CredentialReportSerializer(serializers.Serializer):
+    """What the content credentials of a file say, and whether they still hold."""
+
+    has_manifest = serializers.BooleanField()
+    intact = serializers.BooleanField(help_text="Signature valid and the file's hash matches.")
+    summary = serializers.CharField()
+    state = serializers.CharField(help_text="none, Invalid, Valid or Trusted (c2pa's state).")
+    signature_valid = serializers.BooleanField()
+    hash_valid = serializers.BooleanField()
+    trusted = serializers.BooleanField(help_text="Signer's root is on this installation's list.")
+    ai_generated = serializers.BooleanField()
+    digital_source_type = serializers.CharField()
+    signer = serializers.CharField()
+    issuer = serializers.CharField()
+    signed_at = serializers.CharField()
+    claim_generator = serializers.CharField()
+    producer = serializers.CharField()
+    content_id = serializers.CharField()
+    title = serializers.CharField()
+    actions = serializers.ListField(child=serializers.DictField())
+    ingredients = CredentialIngredientSerializer(many=True)
+    generation = serializers.DictField(help_text="Atelier's assertion: dataset, passage, seed.")
+    failures = serializers.ListField(child=serializers.DictField())
+    error = serializers.CharField()
+    filename = serializers.CharField()
+    generated_image = serializers.IntegerField(allow_null=True)

@@ -30,6 +30,16 @@ urlpatterns: list = [
         name="generated-image-approve",
     ),
     path(
+        "generated-images/<int:pk>/download/",
+        views.GeneratedImageDownloadView.as_view(),
+        name="generated-image-download",
+    ),
+    path(
+        "content-credentials/verify/",
+        views.ContentCredentialsVerifyView.as_view(),
+        name="content-credentials-verify",
+    ),
+    path(
         "passages/<int:pk>/draft-prompt/",
         views.PassageDraftPromptView.as_view(),
         name="passage-draft-prompt",

@@ -6,7 +6,8 @@ import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -307,3 +308,58 @@ class PassageDraftPromptView(APIView):
         except PromptDraftError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response({"prompt_draft": draft, "passage": passage.pk})
+
+
+class GeneratedImageDownloadView(APIView):
+    """The image as a signed PNG (C2PA content credentials). Copies for anyone but curators
+    carry the visible "AI-generated" mark when the deployment marks downloads; curators get
+    the unmarked working copy unless ``?mark=1``. ``?lang=en|zh|ug`` picks the mark's language.
+    """
+
+    permission_classes = [NotAnExpert]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("mark", str, enum=["0", "1"], required=False),
+            OpenApiParameter("lang", str, enum=["en", "zh", "ug"], required=False),
+        ],
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
+    )
+    def get(self, request, pk):
+        from generation.views import _copy_response
+
+        image = get_object_or_404(GeneratedImage.objects.select_related("file", "request"), pk=pk)
+        return _copy_response(request, image)
+
+
+class ContentCredentialsVerifyView(APIView):
+    """Read the content credentials of an uploaded image (``file``, multipart) or of a stored
+    generated image (``generated_image``): who made it, from what, whether they still hold."""
+
+    permission_classes = [IsCurator]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": s.CredentialsVerifySerializer,
+            "application/json": s.CredentialsVerifySerializer,
+        },
+        responses={200: s.CredentialReportSerializer},
+    )
+    def post(self, request):
+        from rest_framework.exceptions import ValidationError
+
+        from generation import credentials
+
+        data = s.CredentialsVerifySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data.get("file")
+        try:
+            if upload is not None:
+                found = credentials.credentials_verify(data=upload.read(), filename=upload.name)
+            else:
+                pk = data.validated_data["generated_image"]
+                image = _get(GeneratedImage, pk, "generated_image")
+                found = credentials.generated_image_verify(image=image)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return Response(found.as_dict())
