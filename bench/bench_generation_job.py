@@ -90,7 +90,7 @@ def main() -> None:
     # The bare pipeline call runs in this process; jobs run in a real worker process. They
     # alternate (bare, job, bare, job...) so a busy machine slows both alike.
     base = inference.BaseSpec(str(model))
-    pipe = inference.load_base_pipeline(base)
+    pipe = inference.load_base_on_device(base)
     inference.render(pipe, settings, 0)  # warm-up
 
     def bare_seconds(seed: int) -> float:

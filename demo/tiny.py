@@ -2,7 +2,7 @@
 
 ``build_tiny_pipeline`` is for tests: random weights, real diffusers/transformers classes, the
 real CLIP tokenizer, an SD 1.5 DDIM scheduler. It saves and reloads like any SD 1.x folder.
-The config builders are shared with the demo model recipe (``demo_model.py``).
+The config builders are shared with the demo model recipe (``demo/model_recipe.py``).
 """
 
 from __future__ import annotations

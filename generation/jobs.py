@@ -14,7 +14,6 @@ torch and diffusers are imported inside the handlers only.
 from __future__ import annotations
 
 import io
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -24,12 +23,39 @@ from django.conf import settings
 
 from archives.services import stored_file_read
 from generation import services
-from generation.models import GeneratedImage, GenerationRequest, TrainingRun
+from generation.hooks import run_metrics_compute
+from generation.models import BaseModel, GeneratedImage, GenerationRequest, TrainingRun
 from generation.selectors import loss_curve_points
 from jobs.models import Job
 from jobs.queue import JobCancelled, job_handler, job_progress
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes (and cancel checks)
+
+
+# --- base model registration -------------------------------------------------------------------
+
+
+@job_handler(
+    "generation.base_model_register",
+    queue="default",
+    timeout=services.BASE_MODEL_CHECK_TIMEOUT + 120,
+)
+def base_model_register(job: Job) -> dict[str, Any]:
+    """Load the base model ``params["base_model_id"]`` once (in a child process) and record
+    what it is; a model that does not load fails the job with the reason."""
+    model = BaseModel.objects.get(pk=job.params["base_model_id"])
+    job_progress(job, 0.1, f"loading {model.path} once to check it")
+    report = services.base_model_inspect(model.path)
+    model = services.base_model_registration_complete(
+        model=model, report=report, make_default=bool(job.params.get("make_default"))
+    )
+    return {
+        "base_model_id": model.pk,
+        "kind": model.kind,
+        "sha256": model.sha256,
+        "resolution": model.resolution,
+        "is_default": model.is_default,
+    }
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -135,7 +161,7 @@ class _TrainingReporter:
 
 def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
     from generation.diffusion.config import LoraTrainingConfig
-    from generation.diffusion.train import train_lora
+    from generation.diffusion.train import FINAL_LOSS_WINDOW, train_lora
     from heritage.selectors import dataset_examples
 
     config = LoraTrainingConfig.from_dict(run.settings)
@@ -178,7 +204,8 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
         services.training_run_loss_log_save(run=run, loss_log=reporter.log)
         raise JobCancelled(f"training run {run.pk} was cancelled")
 
-    metrics = _validation_metrics(run, config)
+    # MSE/PSNR/SSIM of the validation images: evaluation registers them (generation.hooks).
+    metrics = run_metrics_compute(run, config)
     metrics.update(
         {
             "steps": result.global_step,
@@ -188,6 +215,9 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
             "precision": result.precision,
             "peak_memory_kind": result.peak_memory_kind,
             "resumed_from_step": result.resumed_from_step,
+            # final_loss is the mean of the last steps; the last step's own value beside it.
+            "final_loss_last_step": result.final_loss,
+            "final_loss_window": min(FINAL_LOSS_WINDOW, len(result.loss_log)),
         }
     )
     run = services.training_run_complete(
@@ -196,13 +226,13 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
         kohya_path=Path(result.files.kohya_path) if result.files.kohya_path else None,
         kohya_note=result.files.kohya_note or "",
         loss_log=reporter.log,
-        final_loss=result.final_loss,
+        final_loss=result.final_loss_mean,
         peak_memory_bytes=result.peak_memory_bytes,
         metrics=metrics,
     )
     return {
         "run_id": run.pk,
-        "final_loss": result.final_loss,
+        "final_loss": run.final_loss,
         "steps": result.global_step,
         "lora_sha256": run.lora_diffusers.sha256,
         "kohya_sha256": run.lora_kohya.sha256 if run.lora_kohya_id else "",
@@ -218,83 +248,6 @@ def _slug(run: TrainingRun) -> str:
     from django.utils.text import slugify
 
     return slugify(run.name)[:60] or f"run-{run.pk}"
-
-
-def _validation_metrics(run: TrainingRun, config) -> dict[str, Any]:
-    """MSE/PSNR/SSIM of the final validation images against the dataset's validation crops.
-
-    As 000_799139077b62291c: LoRA and base model images, each against the reference images.
-    Prompt i pairs with the i-th validation example (the validation prompts default to the
-    captions of the validation split, see services.training_run_create).
-    """
-    from PIL import Image
-
-    from evaluation.metrics import (
-        MAX_REFERENCE_OTHERS,
-        as_rgb_array,
-        pair_metrics,
-        reference_summaries,
-        summarise,
-    )
-    from heritage.selectors import dataset_examples
-
-    images = list(run.validation_images.all())
-    if not images:
-        return {}
-    references = list(dataset_examples(run.dataset, split="validation")) or list(
-        dataset_examples(run.dataset, split="train")
-    )
-    decoded: dict[int, Any] = {}
-
-    def crop_pixels(stored) -> Any:  # each reference crop is read and decoded once
-        if stored.pk not in decoded:
-            decoded[stored.pk] = as_rgb_array(Image.open(io.BytesIO(stored_file_read(stored))))
-        return decoded[stored.pk]
-
-    last_step = max(v.step for v in images)
-    metrics: dict[str, Any] = {}
-    for condition, step in (("lora", last_step), ("base", 0)):
-        pairs = []
-        for image in images:
-            if image.condition != condition or image.step != step:
-                continue
-            # By prompt index, from the seed: equal captions still pair with their own crop.
-            index = image.seed - config.validation_seed
-            if not 0 <= index < len(references):
-                continue
-            ref = crop_pixels(references[index].crop)
-            generated = Image.open(io.BytesIO(stored_file_read(image.file)))
-            gen = as_rgb_array(generated, (ref.shape[1], ref.shape[0]))
-            pairs.extend(pair_metrics(gen, ref))
-        if pairs:
-            metrics[condition] = _metric_row(summarise(pairs))
-    if metrics:
-        # Images no model drew, against the same references: the training crops (the style,
-        # in other layouts; a seeded sample of MAX_REFERENCE_OTHERS; never a reference itself)
-        # and flat mean colours.
-        used = {r.pk for r in references}
-        train = [
-            ex.crop
-            for ex in dataset_examples(run.dataset, split="train")
-            if ex.crop_id and ex.pk not in used
-        ]
-        train = random.Random(0).sample(train, min(len(train), MAX_REFERENCE_OTHERS))
-        refs = reference_summaries(
-            [crop_pixels(r.crop) for r in references], [crop_pixels(c) for c in train]
-        )
-        for name, key in (("reference_training", "others"), ("reference_flat", "flat")):
-            if key in refs:
-                metrics[name] = _metric_row(refs[key])
-    return metrics
-
-
-def _metric_row(summary) -> dict[str, Any]:
-    return {
-        "n": summary.n_pairs,
-        "mse": summary.mse_mean,
-        "psnr": summary.psnr_mean,
-        "ssim": summary.ssim_mean,
-    }
 
 
 # --- generation --------------------------------------------------------------------------------
@@ -314,7 +267,7 @@ def lora_local_path(stored) -> Path:
     folder.mkdir(exist_ok=True)
     path = folder / f"{stored.sha256}.safetensors"
     if not path.exists():
-        from generation.diffusion.inference import file_sha256
+        from generation.diffusion.pipeline import file_sha256
 
         partial = path.with_suffix(f".{time.time_ns()}.part")
         partial.write_bytes(stored_file_read(stored))

@@ -11,7 +11,6 @@ seed, so the same request and seed give the same image whatever else is in the r
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,7 +28,6 @@ MIN_SIDE = 64
 MAX_PIXELS = 1024 * 1024
 MAX_IMAGES = 16
 MAX_CFG = 30.0
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 
 
 @dataclass(frozen=True)
@@ -76,11 +74,6 @@ def _tokenizer(tokenizer_dir: str):
 def prompt_token_count(prompt: str, tokenizer_dir: str | Path) -> int:
     """CLIP tokens of ``prompt`` without the start/end tokens (no torch needed)."""
     return len(_tokenizer(str(tokenizer_dir))(prompt, truncation=False).input_ids) - 2
-
-
-def tokenizer_dir_of(base: BaseSpec, fallback: str | Path) -> Path:
-    folder = Path(base.path) / "tokenizer"
-    return folder if base.kind == "diffusers" and folder.is_dir() else Path(fallback)
 
 
 def check_render_settings(
@@ -138,15 +131,6 @@ def check_render_settings(
     return errors
 
 
-def refuse_pickle(path: str | Path) -> None:
-    """Raise ValueError for pickled weights: unpickling runs arbitrary code."""
-    if str(path).lower().endswith(PICKLE_SUFFIXES):
-        raise ValueError(
-            f"{Path(path).name} is a pickled checkpoint: loading it would unpickle it, which "
-            "can run arbitrary code. Convert it to .safetensors first."
-        )
-
-
 # --- loading -----------------------------------------------------------------------------------
 
 
@@ -158,15 +142,13 @@ def torch_device() -> tuple[str, Any]:
     return "cpu", torch.float32
 
 
-def load_base_pipeline(base: BaseSpec):
-    """A StableDiffusionPipeline from local files only, safetensors only, no safety checker."""
-    from generation.diffusion.pipeline import load_base_pipeline as load_local
+def load_base_on_device(base: BaseSpec):
+    """The cache's loader: ``pipeline.load_base_pipeline`` (local files, safetensors only, no
+    safety checker) in the accelerator's dtype, moved onto it."""
+    from generation.diffusion.pipeline import load_base_pipeline
 
-    refuse_pickle(base.path)
     device, dtype = torch_device()
-    pipe = load_local(base.path, dtype=dtype).to(device)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return load_base_pipeline(base.path, dtype=dtype).to(device)
 
 
 def check_base_model_cli(path: str) -> None:
@@ -222,7 +204,7 @@ class PipelineCache:
         *,
         max_bases: int = 1,
         max_adapters: int = 4,
-        loader: Callable[[BaseSpec], Any] = load_base_pipeline,
+        loader: Callable[[BaseSpec], Any] = load_base_on_device,
     ) -> None:
         self.max_bases, self.max_adapters, self.loader = max_bases, max_adapters, loader
         self._entries: OrderedDict[BaseSpec, _Entry] = OrderedDict()
@@ -258,12 +240,12 @@ class PipelineCache:
         if name in entry.adapters:
             entry.adapters.move_to_end(name)
         else:
-            refuse_pickle(lora.path)
+            from generation.diffusion.lora_files import check_lora_path, load_lora_into
+
+            check_lora_path(lora.path)  # before an adapter is evicted for it
             while len(entry.adapters) >= self.max_adapters:
                 oldest, _ = entry.adapters.popitem(last=False)
                 pipe.delete_adapters(oldest)
-            from generation.diffusion.lora_files import load_lora_into
-
             load_lora_into(pipe, lora.path, adapter_name=name)
             self.lora_loads += 1
             entry.adapters[name] = None
@@ -344,33 +326,6 @@ def render_with_cache(
     pipe = cache.use_lora(base, lora, lora_scale)
     entry = cache.entry(base)
     return render(pipe, settings, seed, scheduler_config=entry.scheduler_config, on_step=on_step)
-
-
-def sample_size_of(pipe) -> int:
-    """The model's native image size in pixels (512 for SD 1.5; 32 for the tiny test model)."""
-    return int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
-
-
-# --- files -------------------------------------------------------------------------------------
-
-
-def folder_sha256(path: str | Path) -> str:
-    """A stable hash of a diffusers folder: its weight and config files' names and sha256s."""
-    root = Path(path)
-    digest = hashlib.sha256()
-    for file in sorted(root.rglob("*")):
-        if file.is_file() and file.suffix in {".safetensors", ".json", ".txt"}:
-            digest.update(str(file.relative_to(root)).encode())
-            digest.update(file_sha256(file).encode())
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def contact_sheet(rows: list[tuple[int, dict[str, Any]]], *, title: str = "") -> Any:

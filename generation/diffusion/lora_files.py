@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.diffusion.config import LoraTrainingConfig
-from generation.diffusion.pipeline import PICKLE_SUFFIXES, file_sha256
+from generation.diffusion.pipeline import file_sha256, refuse_pickle
 
 DIFFUSERS_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 MODELSPEC_ARCHITECTURE = "stable-diffusion-v1/lora"
@@ -291,7 +291,7 @@ def save_lora_files(
     # with ``convert_state_dict_to_diffusers``, but that renames only attention projections
     # (``to_q.lora.down``); with LoRAs on other layers too (target "unet_all") the file mixes
     # both forms, and ``load_lora_weights`` - which judges the form by the first key - silently
-    # drops every attention adapter. See ``load_lora_into`` for files written that way.
+    # drops every attention adapter (``load_lora_into`` then refuses the file).
     te_sd = None
     if te_peft:
         te_sd = {
@@ -354,14 +354,10 @@ def save_lora_files(
     )
 
 
-def refuse_pickle(path: str | Path) -> None:
-    suffix = Path(path).suffix.lower()
-    if suffix in PICKLE_SUFFIXES:
-        raise LoraFileError(
-            f"{Path(path).name}: '{suffix}' LoRA files are Python pickles, and unpickling runs "
-            "arbitrary code from the file. Only .safetensors LoRA files are accepted."
-        )
-    if suffix != ".safetensors":
+def check_lora_path(path: str | Path) -> None:
+    """Refuse pickles (LoraFileError) and anything else that is not a .safetensors file."""
+    refuse_pickle(path, LoraFileError)
+    if Path(path).suffix.lower() != ".safetensors":
         raise LoraFileError(f"{Path(path).name}: a LoRA file must be .safetensors.")
 
 
@@ -369,7 +365,7 @@ def read_lora_file(path: str | Path) -> tuple[dict, dict[str, str]]:
     """Tensors and header of a LoRA file; refuses pickles and unreadable files."""
     from safetensors import SafetensorError, safe_open
 
-    refuse_pickle(path)
+    check_lora_path(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
@@ -382,39 +378,12 @@ def read_lora_metadata(path: str | Path) -> dict[str, str]:
     return read_lora_file(path)[1]
 
 
-# Old diffusers names of the U-Net's attention adapters, and their PEFT names.
-_OLD_TO_PEFT = ((".lora.down.", ".lora_A."), (".lora.up.", ".lora_B."))
-
-
-def _mixes_unet_key_forms(keys) -> bool:
-    unet = [k for k in keys if k.startswith("unet.")]
-    return any(".lora_A." in k for k in unet) and any(".lora.down." in k for k in unet)
-
-
 def load_lora_into(pipe, path: str | Path, *, adapter_name: str = "default") -> None:
-    """``pipe.load_lora_weights`` for either format, after the pickle/safetensors check.
-
-    A diffusers file that mixes PEFT and old diffusers U-Net key names (what Atelier wrote for
-    "unet_all" LoRAs before the names were kept in PEFT form) is loaded from a copy with PEFT
-    names throughout, so no adapter is dropped."""
-    refuse_pickle(path)
+    """``pipe.load_lora_weights`` for either format, after the pickle/safetensors check; refuses
+    a file whose layers do not all attach (and leaves no adapter behind)."""
     path = Path(path)
-    tensors, header = read_lora_file(path)
-    if _mixes_unet_key_forms(tensors):
-        from safetensors.torch import save_file
-
-        def peft_name(key: str) -> str:
-            if key.startswith("unet."):
-                for old, new in _OLD_TO_PEFT:
-                    key = key.replace(old, new)
-            return key
-
-        with tempfile.TemporaryDirectory(prefix="atelier-lora-") as tmp:
-            fixed = {peft_name(k): v for k, v in tensors.items()}
-            save_file(fixed, str(Path(tmp) / path.name), metadata=header)
-            pipe.load_lora_weights(tmp, weight_name=path.name, adapter_name=adapter_name)
-    else:
-        pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter_name)
+    tensors, _header = read_lora_file(path)  # refuses pickles before anything is loaded
+    pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter_name)
     # diffusers skips layers it cannot place with at most a log line; a LoRA missing layers
     # draws something else than what was trained, so say so instead.
     missing = _layers_in_file(tensors) - _adapted_layers(pipe, adapter_name)

@@ -129,11 +129,12 @@ class BaseModelInfo:
     parameters: dict[str, int]  # per weighted component
 
 
-def refuse_pickle(path: str | Path) -> None:
-    """Raise BaseModelError for pickled weight files (their loading executes code)."""
+def refuse_pickle(path: str | Path, error: type[ValueError] = BaseModelError) -> None:
+    """Raise ``error`` for pickled weight files (their loading executes code): base models and
+    LoRA files (``lora_files`` passes LoraFileError) alike."""
     suffix = Path(path).suffix.lower()
     if suffix in PICKLE_SUFFIXES:
-        raise BaseModelError(
+        raise error(
             f"{Path(path).name}: '{suffix}' files are Python pickles, and unpickling runs "
             "arbitrary code from the file. Convert the weights to .safetensors and use that."
         )
