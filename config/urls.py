@@ -3,6 +3,7 @@
 import functools
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import user_passes_test
 from django.core.exceptions import PermissionDenied
 from django.urls import URLPattern, include, path
@@ -10,7 +11,7 @@ from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 from drf_spectacular.views import SpectacularAPIView
 
 from archives import downloads
-from config import views
+from config import curator_views, views
 
 handler404 = "config.views.not_found"
 handler500 = "config.views.server_error"
@@ -45,6 +46,13 @@ urlpatterns = [
     path("admin/rq/", include((rq_urlpatterns, "django_rq"))),
     path("files/<uuid:token>", downloads.download, name="stored-file"),
     path("admin/", admin.site.urls),
+    # After login without ?next=: curators to their home, experts to their studies.
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(next_page="landing"),
+        name="login",
+    ),
+    path("accounts/landing/", curator_views.landing, name="landing"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("config.api_urls")),
@@ -52,7 +60,11 @@ urlpatterns = [
     path("api/docs/", views.api_docs, name="api-docs"),
     path("api/redoc/", views.api_redoc, name="api-redoc"),
     path("iiif/", include("heritage.iiif_urls")),
+    path("curator/", curator_views.home, name="curator-home"),
+    path("curator/catalogue/", include("heritage.curator_urls")),
+    path("curator/generation/", include("generation.curator_urls")),
     path("curator/generation/", include("generation.urls")),
+    path("curator/evaluation/", include("evaluation.curator_urls")),
     path("evaluation/", include("evaluation.urls")),
     path("archives/", include("archives.page_urls")),
     path("", include("heritage.urls")),

@@ -75,7 +75,7 @@ def error_list(exc: ValidationError) -> list[str]:
 
 def langmap_from(post, name: str) -> dict[str, str]:
     """One input per language (``title_en``, ``title_zh``, ``title_ug``) → a language map."""
-    values = {code: post.get(f"{name}_{code}", "").strip() for code, _, _ in LANGS}
+    values = {code: post.get(f"{name}_{code}", "").strip() for code, _lang, _dir in LANGS}
     return {code: text for code, text in values.items() if text}
 
 
@@ -187,6 +187,7 @@ def _item_form_context(item: HeritageItem | None, post=None) -> dict:
             else (item.credit_line if item else {}),
         ),
         "rights_choices": RIGHTS,
+        "rights_known": value("rights") in {uri for uri, _name in RIGHTS},
     }
 
 
@@ -795,6 +796,8 @@ def dataset_count(request: HttpRequest) -> HttpResponse:
 def _freeze_job(dataset: TrainingDataset):
     from jobs.models import Job
 
+    if getattr(dataset, "freeze_job_id", None):
+        return dataset.freeze_job
     return (
         Job.objects.filter(params__dataset_id=dataset.pk)
         .filter(Q(kind="heritage.derivatives") | Q(kind__contains="freeze"))

@@ -62,12 +62,20 @@ def test_run_page_draws_the_live_loss_curve(curator_web, base_model, frozen_data
     )
     text = curator_web.get(run_url).content.decode()
     assert '<progress id="job-progress" max="1" value="0.5"' in text
-    assert 'id="loss-line"' in text and 'points="36.0,36.0 604.0,184.0"' in text
+    assert f'id="loss-chart" class="chart" src="/curator/generation/runs/{run.pk}/loss.svg' in text
     assert f'data-job-url="/api/v1/jobs/{run.job_id}/"' in text
     assert "generation/progress.js" in text
+    # The chart itself: matplotlib's SVG with labelled axes, the live points drawn.
+    chart = curator_web.get(f"/curator/generation/runs/{run.pk}/loss.svg")
+    assert chart["Content-Type"].startswith("image/svg+xml")
+    svg = chart.content.decode()
+    assert svg.startswith("<svg") and "optimizer step" in svg and "training loss" in svg
+    assert "no loss recorded yet" not in svg
+    download = curator_web.get(f"/curator/generation/runs/{run.pk}/loss.svg?download=1")
+    assert download["Content-Disposition"] == f'attachment; filename="run-{run.pk}-loss.svg"'
 
 
-def test_request_page_labels_images_and_approves(curator_web, base_model):
+def test_request_page_labels_images_and_offers_no_kiosk_for_base(curator_web, base_model):
     request = GenerationRequest.objects.create(
         prompt="a lake",
         final_prompt="a lake",
@@ -75,9 +83,9 @@ def test_request_page_labels_images_and_approves(curator_web, base_model):
         seeds=[5],
         job=Job.objects.create(kind="generation.generate", status="succeeded", timeout=60),
     )
-    image = GeneratedImage.objects.create(
+    GeneratedImage.objects.create(
         request=request,
-        # A real PNG: approval runs the memorisation check on it first.
+        # A real PNG (the page shows it).
         file=stored_file_save(name="generation/tests/x.png", content=striped_png(7, 32)),
         seed=5,
         condition="base",
@@ -87,10 +95,8 @@ def test_request_page_labels_images_and_approves(curator_web, base_model):
     )
     text = curator_web.get(f"/curator/generation/requests/{request.pk}/").content.decode()
     assert "AI-generated image, seed 5" in text
-    assert "Approve for the kiosk" in text
-    curator_web.post(f"/curator/generation/images/{image.pk}/approve/", {"approved": "1"})
-    image.refresh_from_db()
-    assert image.approved and image.approved_by is not None
+    # A base-model image is never offered for the kiosk (the kiosk would credit the LoRA).
+    assert "Approve for the kiosk" not in text and "never shown on the kiosk" in text
 
 
 def test_request_form_refuses_with_messages(curator_web, base_model):

@@ -25,7 +25,9 @@
       var y = h - pad - (p[1] - lo) / sv * (h - 2 * pad);
       return x.toFixed(1) + "," + y.toFixed(1);
     }).join(" ");
-    document.getElementById("loss-line").setAttribute("points", points);
+    var line = document.getElementById("loss-line");
+    if (!line) return;
+    line.setAttribute("points", points);
     document.getElementById("loss-max").textContent = hi.toFixed(4);
     document.getElementById("loss-min").textContent = lo.toFixed(4);
     document.getElementById("loss-steps").textContent = "step " + s1;
@@ -41,6 +43,14 @@
         message.textContent = job.message + (eta ? " · about " + Math.ceil(eta) + " s left" : "");
         status.textContent = job.status;
         drawLoss(job.data && job.data.loss_curve);
+        // The matplotlib chart (server-side SVG): reload it when the step moved, every ~6 s.
+        var chart = document.getElementById("loss-chart");
+        var step = job.data && job.data.step;
+        if (chart && step && step !== chart.dataset.step && Date.now() - (chart.loaded || 0) > 6000) {
+          chart.dataset.step = step;
+          chart.loaded = Date.now();
+          chart.src = chart.dataset.src + "?step=" + step;
+        }
         if (finished.indexOf(job.status) !== -1) {
           window.setTimeout(function () { window.location.reload(); }, 800);
         } else {

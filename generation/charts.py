@@ -1,0 +1,89 @@
+"""Loss charts as SVG, drawn by matplotlib (pinned in requirements.txt) for the run and sweep
+pages and their downloads. Plain data in, SVG text out: no torch, no ORM.
+
+matplotlib is used through ``matplotlib.figure.Figure`` (no pyplot), which keeps no global
+state and is safe in a threaded web server.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+SMOOTHING = 0.9  # TensorBoard's default: exponential moving average weight of the past
+
+
+@dataclass
+class Curve:
+    label: str
+    points: Sequence[Sequence[float]]  # [[step, loss], ...]
+    checkpoints: Sequence[int] = field(default_factory=list)  # steps with a checkpoint
+    steps_per_epoch: float | None = None
+
+
+def smooth(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
+    """Debiased exponential moving average (as TensorBoard draws it): the first points are
+    not pulled towards zero."""
+    out, last, norm = [], 0.0, 0.0
+    for value in values:
+        last = last * weight + (1 - weight) * value
+        norm = norm * weight + (1 - weight)
+        out.append(last / norm)
+    return out
+
+
+def _svg(figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # no XML prolog/doctype: the SVG can be inlined
+
+
+def loss_chart_svg(curves: Sequence[Curve], *, title: str = "", width: float = 8.0) -> str:
+    """Loss against optimizer step: raw points faint, the smoothed line over them, dashed
+    verticals at checkpoints, epochs on a second axis along the top (one curve) and a legend
+    (several curves, as a sweep overlays them)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(width, width * 0.45), dpi=100)
+    axes = figure.add_subplot()
+    colours = ["#8a2d1c", "#1a5fb4", "#1e6b32", "#b8860b", "#6a3d9a", "#555555", "#c2185b"]
+    drawn = False
+    for index, curve in enumerate(curves):
+        pts = [(float(s), float(v)) for s, v in curve.points if v is not None]
+        if not pts:
+            continue
+        drawn = True
+        colour = colours[index % len(colours)]
+        steps = [s for s, _ in pts]
+        losses = [v for _, v in pts]
+        axes.scatter(steps, losses, s=6, color=colour, alpha=0.25, linewidths=0)
+        axes.plot(steps, smooth(losses), color=colour, linewidth=2, label=curve.label)
+        for step in curve.checkpoints:
+            axes.axvline(step, color=colour, linestyle="--", linewidth=0.8, alpha=0.6)
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("training loss (MSE)")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(True, color="#dddddd", linewidth=0.6)
+    axes.set_axisbelow(True)
+    if title:
+        axes.set_title(title, fontsize=11)
+    if not drawn:
+        axes.text(
+            0.5, 0.5, "no loss recorded yet", ha="center", va="center", transform=axes.transAxes
+        )
+    single = [c for c in curves if c.points]
+    if len(single) == 1 and single[0].steps_per_epoch:
+        per = float(single[0].steps_per_epoch)
+        top = axes.secondary_xaxis("top", functions=(lambda s: s / per, lambda e: e * per))
+        top.set_xlabel("epoch")
+        top.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(single) > 1:
+        axes.legend(fontsize=8, loc="upper right", frameon=False)
+    note = "faint dots: logged loss · line: smoothed (EMA 0.9)"
+    if any(c.checkpoints for c in curves):
+        note += " · dashed: checkpoints"
+    figure.text(0.01, -0.02, note, fontsize=7, color="#555555")
+    return _svg(figure)
