@@ -17,10 +17,11 @@ from generation.models import (
 
 @admin.register(BaseModel)
 class BaseModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "path", "is_default", "short_hash", "created_at"]
+    list_display = ["name", "kind", "path", "is_default", "state", "short_hash", "created_at"]
     list_filter = ["kind", "is_default"]
+    list_select_related = ["job"]
     search_fields = ["name", "path"]
-    readonly_fields = ["sha256", "created_at"]
+    readonly_fields = ["sha256", "job", "created_at"]
 
     def save_model(self, request, obj, form, change):
         # New base models go through the service: it validates the files and refuses pickles.
@@ -30,13 +31,14 @@ class BaseModelAdmin(admin.ModelAdmin):
 
         try:
             registered = base_model_register(
-                name=obj.name, path=obj.path, description=obj.description
+                name=obj.name, path=obj.path, description=obj.description, user=request.user
             )
         except Exception as exc:
             messages.error(request, str(exc))
             raise
         obj.pk = registered.pk
         obj.refresh_from_db()
+        messages.info(request, f"{obj.name} is being registered: its job loads it once.")
 
 
 class CheckpointInline(admin.TabularInline):

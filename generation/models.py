@@ -48,8 +48,24 @@ class JobState(models.Model):
         return self.status in Job.FINISHED
 
 
+class BaseModelQuerySet(models.QuerySet):
+    def ready(self) -> BaseModelQuerySet:
+        """Registered models: loaded once by their registration job (or registered directly)."""
+        return self.filter(models.Q(job__isnull=True) | models.Q(job__status=Job.Status.SUCCEEDED))
+
+
 class BaseModel(models.Model):
-    """A Stable Diffusion 1.x base model on local disk: a diffusers folder or one .safetensors."""
+    """A Stable Diffusion 1.x base model on local disk: a diffusers folder or one .safetensors.
+
+    Registering one loads it once, in its ``generation.base_model_register`` job (``job``):
+    until that job succeeds it is "registering" (or "failed", with the job's message) and
+    nothing can use it.
+    """
+
+    class State(models.TextChoices):
+        REGISTERING = "registering"
+        READY = "ready"
+        FAILED = "failed"
 
     class Kind(models.TextChoices):
         DIFFUSERS = "diffusers", "diffusers folder"
@@ -65,7 +81,17 @@ class BaseModel(models.Model):
     )
     description = models.TextField(blank=True)
     is_default = models.BooleanField(default=False)
+    job = models.ForeignKey(
+        "jobs.Job",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Its registration job (none: registered directly, as the demo model is).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BaseModelQuerySet.as_manager()
 
     class Meta:
         ordering = ["-is_default", "name"]
@@ -79,6 +105,16 @@ class BaseModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def state(self) -> str:
+        if not self.job_id or self.job.status == Job.Status.SUCCEEDED:
+            return self.State.READY
+        return self.State.FAILED if self.job.is_finished else self.State.REGISTERING
+
+    @property
+    def registration_error(self) -> str:
+        return self.job.error.split("\n\n", 1)[0] if self.state == self.State.FAILED else ""
 
     @property
     def short_hash(self) -> str:

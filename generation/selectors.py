@@ -40,7 +40,13 @@ def user_is_curator(user) -> bool:
 
 
 def base_model_list() -> QuerySet[BaseModel]:
-    return BaseModel.objects.all()
+    """Every base model with its registration state (registering, ready, failed)."""
+    return BaseModel.objects.select_related("job")
+
+
+def base_model_choices() -> QuerySet[BaseModel]:
+    """The base models a run or request may use: registered (loaded once)."""
+    return BaseModel.objects.ready()
 
 
 def training_run_list() -> QuerySet[TrainingRun]:

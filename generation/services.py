@@ -31,6 +31,7 @@ from generation.diffusion.config import (
     prediction_type_error,
     trigger_token_error,
 )
+from generation.hooks import approval_checks_run
 from generation.models import (
     BaseModel,
     GeneratedImage,
@@ -41,6 +42,7 @@ from generation.models import (
     TrainingRun,
     ValidationImage,
 )
+from jobs.models import Job
 from jobs.queue import job_cancel, job_enqueue
 
 LOSS_LOG_MAX_POINTS = 2000  # past this, the loss log merges neighbours (see loss_log_append)
@@ -95,27 +97,68 @@ def base_model_inspect(path: str) -> dict[str, Any]:
 
 
 def base_model_register(
-    *, name: str, path: str, description: str = "", make_default: bool = False
+    *, name: str, path: str, description: str = "", make_default: bool = False, user=None
 ) -> BaseModel:
-    """Register a local diffusers folder or SD 1.x .safetensors file, after loading it once."""
+    """Register a local diffusers folder or SD 1.x .safetensors file: the cheap checks here
+    (pickles, missing components, truncated file: a ValidationError, no row), then the row,
+    "registering" until its ``generation.base_model_register`` job has loaded it once
+    (``base_model_inspect``, up to BASE_MODEL_CHECK_TIMEOUT s: never in a request)."""
+    from generation.diffusion.pipeline import BaseModelError, base_model_kind
+
     path = str(Path(path).expanduser())
-    if BaseModel.objects.filter(name=name).exists():
-        raise ValidationError({"name": f"A base model named {name!r} exists already."})
-    report = base_model_inspect(path)
+    try:
+        kind = base_model_kind(path)
+    except BaseModelError as exc:
+        raise ValidationError({"path": str(exc)}) from None
     with transaction.atomic():
-        if make_default:
-            BaseModel.objects.filter(is_default=True).update(is_default=False)
-        model = BaseModel(
-            name=name,
-            path=path,
-            kind=report["kind"],
-            sha256=report["sha256"],
-            resolution=report["resolution"],
-            description=description,
-            is_default=make_default or not BaseModel.objects.filter(is_default=True).exists(),
+        # A failed registration keeps its row (and message) until the name is tried again.
+        BaseModel.objects.filter(name=name, job__status=Job.Status.FAILED).delete()
+        if BaseModel.objects.filter(name=name).exists():
+            raise ValidationError({"name": f"A base model named {name!r} exists already."})
+        model = BaseModel(name=name, path=path, kind=kind, description=description)
+        _save(model)
+        model.job = job_enqueue(
+            kind="generation.base_model_register",
+            params={"base_model_id": model.pk, "make_default": bool(make_default)},
+            user=user,
         )
+        model.save(update_fields=["job"])
+    return model
+
+
+def base_model_registration_complete(
+    *, model: BaseModel, report: dict[str, Any], make_default: bool = False
+) -> BaseModel:
+    """What loading the model found (kind, sha256, resolution); the default when asked, or
+    when there is none yet."""
+    with transaction.atomic():
+        others = BaseModel.objects.exclude(pk=model.pk)
+        if make_default:
+            others.filter(is_default=True).update(is_default=False)
+        model.kind = report["kind"]
+        model.sha256 = report["sha256"]
+        model.resolution = report["resolution"]
+        model.is_default = make_default or not others.filter(is_default=True).exists()
         _save(model)
     return model
+
+
+def _check_base_model_ready(base_model: BaseModel) -> None:
+    state = base_model.state
+    if state == BaseModel.State.REGISTERING:
+        raise ValidationError(
+            {
+                "base_model": f"{base_model.name} is still being registered "
+                f"(job {base_model.job_id})."
+            }
+        )
+    if state == BaseModel.State.FAILED:
+        raise ValidationError(
+            {
+                "base_model": f"{base_model.name} could not be registered: "
+                f"{base_model.registration_error}"
+            }
+        )
 
 
 def base_model_default() -> BaseModel:
@@ -264,6 +307,7 @@ def training_run_create(
     """Check everything, then create the run and queue its ``generation.train`` job."""
     _check_dataset(dataset)
     base_model = base_model or base_model_default()
+    _check_base_model_ready(base_model)
     _check_prediction_type(base_model)
     settings = dict(settings or {})
     if "validation_prompts" not in settings:
@@ -507,6 +551,7 @@ def sweep_create(
         )
     _check_dataset(dataset)
     base_model = base_model or base_model_default()
+    _check_base_model_ready(base_model)
     _check_prediction_type(base_model)
     errors: list[str] = []
     for cell in cells:
@@ -595,6 +640,10 @@ def generation_request_create(
         refuse("compare_with_base", "Comparing with the base model needs a LoRA (training run).")
     if base_model is None:
         base_model = base_model_default()
+    try:
+        _check_base_model_ready(base_model)
+    except ValidationError as exc:
+        raise ValidationError({**errors, **exc.message_dict}) from None
     if training_run is not None and training_run.base_model_id != base_model.pk:
         refuse("training_run", "That LoRA was trained on another base model.")
     if (
@@ -686,14 +735,16 @@ def generated_image_approve(
     allowed.
     """
     if approved:
-        # The memorisation check may compute SSIMs: outside the transaction (no long locks).
-        _check_approvable(image)
+        # The checks evaluation registers (generation.hooks): not rated blind in an open
+        # study, not a near copy. Its memorisation check may compute SSIMs: outside the
+        # transaction (no long locks).
+        approval_checks_run(image, locked=False)
     with transaction.atomic():
         locked = GeneratedImage.objects.select_for_update().get(pk=image.pk)
         if approved:
             # Again under the row lock: a study reopening (or being created) at this moment
             # locks this row too, so it either sees this approval or is seen here.
-            _check_not_in_open_study(locked)
+            approval_checks_run(locked, locked=True)
         locked.approved = approved
         locked.approved_by = user if approved and getattr(user, "is_authenticated", False) else None
         locked.approved_at = timezone.now() if approved else None
@@ -704,37 +755,6 @@ def generated_image_approve(
         locked.approved_at,
     )
     return image
-
-
-def _check_not_in_open_study(image: GeneratedImage) -> None:
-    from evaluation.selectors import images_in_open_studies
-
-    if image.pk in images_in_open_studies([image.pk]):
-        raise ValidationError(
-            "This image is being rated blind in an open expert study; approve it for the kiosk "
-            "after the study closes.",
-            code="in_open_study",
-        )
-
-
-def _check_approvable(image: GeneratedImage) -> None:
-    from evaluation.selectors import near_copy_flags
-    from evaluation.services import memorisation_check_images
-
-    _check_not_in_open_study(image)
-    flags = near_copy_flags([image.pk])[image.pk]
-    if not flags["checked"]:
-        memorisation_check_images(generated_image_ids=[image.pk])
-        flags = near_copy_flags([image.pk])[image.pk]
-    if flags["near_copy"]:
-        similarity = flags.get("similarity")
-        closeness = f" (SSIM {similarity:.2f})" if similarity is not None else ""
-        raise ValidationError(
-            "This image is a near copy of a training image"
-            f"{closeness}: it may reproduce a collection image, so it is not approved for the "
-            "kiosk.",
-            code="near_copy",
-        )
 
 
 def passage_prompt_draft(*, passage) -> str:

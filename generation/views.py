@@ -111,7 +111,7 @@ def run_new(request):
             "errors": errors,
             "presets": PRESETS.values(),
             "datasets": TrainingDataset.objects.filter(frozen=True),
-            "base_models": selectors.base_model_list(),
+            "base_models": selectors.base_model_choices(),
         },
         status=400 if errors else 200,
     )

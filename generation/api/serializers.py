@@ -50,9 +50,29 @@ class StoredFileField(serializers.Field):
 
 
 class BaseModelSerializer(serializers.ModelSerializer):
+    state = serializers.ChoiceField(
+        choices=BaseModel.State.choices,
+        read_only=True,
+        help_text="registering until its job (job) has loaded it once; failed: see error.",
+    )
+    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
+    error = serializers.CharField(source="registration_error", read_only=True)
+
     class Meta:
         model = BaseModel
-        fields = ["id", "name", "path", "kind", "sha256", "resolution", "description", "is_default"]
+        fields = [
+            "id",
+            "name",
+            "path",
+            "kind",
+            "sha256",
+            "resolution",
+            "description",
+            "is_default",
+            "state",
+            "job",
+            "error",
+        ]
 
 
 class BaseModelRegisterSerializer(serializers.Serializer):

@@ -60,17 +60,24 @@ class BaseModelViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.BaseModelSerializer
     permission_classes = [IsCurator]
-    queryset = BaseModel.objects.all()
+    queryset = BaseModel.objects.select_related("job")
 
     @extend_schema(
         request=s.BaseModelRegisterSerializer,
-        responses={201: s.BaseModelSerializer, 400: OpenApiResponse(description="Refused")},
+        responses={
+            202: OpenApiResponse(
+                s.BaseModelSerializer,
+                description="Accepted: state registering; poll /api/v1/jobs/<job>/ or this "
+                "model until it is ready (or failed, with the reason in error).",
+            ),
+            400: OpenApiResponse(description="Refused"),
+        },
     )
     def create(self, request):
         data = s.BaseModelRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        model = services.base_model_register(**data.validated_data)
-        return Response(s.BaseModelSerializer(model).data, status=status.HTTP_201_CREATED)
+        model = services.base_model_register(**data.validated_data, user=request.user)
+        return Response(s.BaseModelSerializer(model).data, status=status.HTTP_202_ACCEPTED)
 
 
 class TrainingRunFilter(django_filters.FilterSet):

@@ -220,15 +220,3 @@ def test_folder_with_only_pickled_weights_refused(curator_client, tiny_model_dir
     )
     assert missing.status_code == 400 and "no such file" in missing.content.decode()
     assert not BaseModel.objects.exists()
-
-
-def test_a_valid_folder_registers_after_loading(curator_client, tiny_model_dir):
-    response = curator_client.post(
-        "/api/v1/base-models/", {"name": "tiny", "path": str(tiny_model_dir)}, format="json"
-    )
-    assert response.status_code == 201, response.content
-    body = response.json()
-    assert body["kind"] == "diffusers"
-    assert body["resolution"] == 32
-    assert len(body["sha256"]) == 64
-    assert body["is_default"] is True
