@@ -10,3 +10,9 @@ class GenerationConfig(AppConfig):
         from generation.file_access import stored_file_access
 
         register_file_access(stored_file_access)
+
+        # Dataset pages and the freeze job crop examples at the buckets training uses.
+        from generation.diffusion.buckets import plan
+        from heritage.bucketing import BucketPlan, register_bucket_planner
+
+        register_bucket_planner(lambda w, h, res, name: BucketPlan(*plan(w, h, res, name)))

@@ -18,9 +18,11 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.text import slugify
+from PIL import Image
 
 from archives.services import atomic_with_files, stored_file_read, stored_file_save
 from heritage import imaging
+from heritage.bucketing import bucket_plan, region_box, regions_in_crop, square_plan, tile_boxes
 from heritage.models import (
     Collection,
     GazetteerPassage,
@@ -41,6 +43,16 @@ CATEGORY_WORDS = {
     SemioticAnnotation.Category.CULTURAL_SEMIOTIC: "cultural symbol",
 }
 CATEGORY_ORDER = [c.value for c in SemioticAnnotation.Category]
+# The build options of a dataset (issue 20), copied into each new version.
+DATASET_OPTIONS = (
+    "bucketing",
+    "region_examples",
+    "region_margin",
+    "tiles_per_image",
+    "tile_grid",
+    "masked_loss",
+    "unmasked_weight",
+)
 
 
 def _save(instance) -> None:
@@ -453,12 +465,28 @@ def training_dataset_create(
     validation_fraction: float = 0.1,
     seed: int = 0,
     description: str = "",
+    bucketing: bool = True,
+    region_examples: bool = False,
+    region_margin: float = 0.1,
+    tiles_per_image: int = 0,
+    tile_grid: bool = False,
+    masked_loss: bool = False,
+    unmasked_weight: float = 0.1,
     user=None,
 ) -> TrainingDataset:
     """A draft (not frozen) dataset: matching images with captions and a stratified split.
 
     ``collections`` are slugs, ``motifs`` slugs, ``items`` accession numbers; filters combine
     with AND, each list with OR. Captions can be edited until the dataset is frozen.
+
+    Build options: ``bucketing`` crops each image at its aspect-ratio bucket (not a square);
+    ``region_examples`` adds one example per annotated region (grown by ``region_margin`` of
+    its size per side), captioned from its category and motifs; ``tiles_per_image`` cuts that
+    many resolution-px crops at the original scale (``tile_grid``: the grid) from images at
+    least twice the resolution on both sides; ``masked_loss`` makes training weigh annotated
+    regions 1 and the rest ``unmasked_weight``. Regions, tiles and the whole image share the
+    image's split. Images or regions no bucket can take are left out, each named in
+    ``build_notes``; a selection that leaves nothing is refused.
     """
     collections, categories = list(collections), list(categories)
     motifs, items = list(motifs), list(items)
@@ -469,6 +497,12 @@ def training_dataset_create(
         raise ValidationError({"validation_fraction": "Use a fraction from 0 to below 1."})
     if resolution < 8 or resolution > 2048 or resolution % 8:
         raise ValidationError({"resolution": "Use a multiple of 8 between 8 and 2048."})
+    if not 0 <= region_margin <= 1:
+        raise ValidationError({"region_margin": "Use a fraction of the region from 0 to 1."})
+    if not 0 <= unmasked_weight <= 1:
+        raise ValidationError({"unmasked_weight": "Use a weight from 0 to 1."})
+    if not 0 <= tiles_per_image <= 64:
+        raise ValidationError({"tiles_per_image": "Use from 0 (no tiles) to 64 tiles per image."})
     images = ItemImage.objects.select_related("item")
     if collections:
         images = images.filter(item__collection__slug__in=collections)
@@ -485,6 +519,22 @@ def training_dataset_create(
     images = list(images.prefetch_related("annotations__motifs").order_by("pk"))
     if not images:
         raise ValidationError("No catalogue images match this selection.")
+    options = {
+        "bucketing": bucketing,
+        "region_examples": region_examples,
+        "region_margin": region_margin,
+        "tiles_per_image": tiles_per_image,
+        "tile_grid": tile_grid,
+        "masked_loss": masked_loss,
+        "unmasked_weight": unmasked_weight,
+    }
+    rows_by_image, notes = _dataset_rows(
+        images, trigger_token=trigger_token, resolution=resolution, seed=seed, **options
+    )
+    if not rows_by_image:
+        raise ValidationError(
+            "No image of this selection can be used for training: " + " ".join(notes)
+        )
     with transaction.atomic():
         latest = TrainingDataset.objects.filter(name=name).aggregate(v=Max("version"))["v"]
         dataset = TrainingDataset(
@@ -501,37 +551,138 @@ def training_dataset_create(
                 "motifs": motifs,
                 "items": items,
             },
+            build_notes=notes,
             created_by=user if getattr(user, "is_authenticated", False) else None,
+            **options,
         )
         _save(dataset)
-        rows = []
-        for image in images:
-            annotations = list(image.annotations.all())
-            cats = [a.category for a in annotations]
-            labels = []
-            for annotation in annotations:
-                for motif in annotation.motifs.all():
-                    labels.append(langmap_get(motif.label, "en") or motif.slug)
-            rows.append(
-                TrainingExample(
-                    dataset=dataset,
-                    image=image,
-                    caption=caption_for(
-                        trigger_token=trigger_token, motif_labels=labels, categories=cats
-                    ),
-                    category=image_main_category(cats),
-                )
-            )
+        # The split is per image: its regions and tiles never cross into the other split.
+        image_ids = sorted(rows_by_image)
         splits = split_stratified(
-            {i: row.category for i, row in enumerate(rows)},
+            {i: rows_by_image[pk][0].category for i, pk in enumerate(image_ids)},
             validation_fraction=validation_fraction,
             seed=seed,
         )
-        for i, row in enumerate(rows):
-            row.split = splits[i]
-            row.full_clean(exclude=["dataset", "image"])
+        rows = []
+        for i, pk in enumerate(image_ids):
+            for row in rows_by_image[pk]:
+                row.dataset = dataset
+                row.split = splits[i]
+                row.full_clean(exclude=["dataset", "image", "annotation"])
+                rows.append(row)
         TrainingExample.objects.bulk_create(rows)
     return dataset
+
+
+def _dataset_rows(
+    images: list[ItemImage],
+    *,
+    trigger_token: str,
+    resolution: int,
+    seed: int,
+    bucketing: bool,
+    region_examples: bool,
+    region_margin: float,
+    tiles_per_image: int,
+    tile_grid: bool,
+    masked_loss: bool,
+    unmasked_weight: float,
+) -> tuple[dict[int, list[TrainingExample]], list[str]]:
+    """The unsaved examples of each image (whole, regions, tiles) and a note for everything
+    left out. Nothing is written."""
+    rows_by_image: dict[int, list[TrainingExample]] = {}
+    notes: list[str] = []
+    for image in images:
+        name = f"{image.item.accession_number} ({image.original_filename or f'image {image.pk}'})"
+        annotations = list(image.annotations.all())
+        cats = [a.category for a in annotations]
+        labels = []
+        for annotation in annotations:
+            for motif in annotation.motifs.all():
+                labels.append(langmap_get(motif.label, "en") or motif.slug)
+        category = image_main_category(cats)
+        caption = caption_for(trigger_token=trigger_token, motif_labels=labels, categories=cats)
+        rows: list[TrainingExample] = []
+
+        def usable(width: int, height: int, what: str) -> bool:
+            if not bucketing:
+                return True
+            try:
+                bucket_plan(width, height, resolution=resolution, name=what)
+            except ValueError as error:
+                notes.append(f"Left out: {error}")
+                return False
+            return True
+
+        if usable(image.width, image.height, name):
+            rows.append(TrainingExample(image=image, caption=caption, category=category, part=0))
+        part = 1
+        if region_examples:
+            for annotation in annotations:
+                if annotation.region is None:
+                    continue
+                box = region_box(
+                    annotation.region, (image.width, image.height), margin=region_margin
+                )
+                what = f"{name} region of annotation {annotation.pk}"
+                if usable(box[2], box[3], what):
+                    motif_labels = [
+                        langmap_get(m.label, "en") or m.slug for m in annotation.motifs.all()
+                    ]
+                    rows.append(
+                        TrainingExample(
+                            image=image,
+                            kind=TrainingExample.Kind.REGION,
+                            part=part,
+                            annotation=annotation,
+                            box=list(box),
+                            caption=caption_for(
+                                trigger_token=trigger_token,
+                                motif_labels=motif_labels,
+                                categories=[annotation.category],
+                            ),
+                            category=category,
+                        )
+                    )
+                    part += 1
+        if tiles_per_image and min(image.width, image.height) >= 2 * resolution:
+            for box in tile_boxes(
+                (image.width, image.height),
+                tile=resolution,
+                count=tiles_per_image,
+                seed=seed + image.pk,
+                grid=tile_grid,
+            ):
+                rows.append(
+                    TrainingExample(
+                        image=image,
+                        kind=TrainingExample.Kind.TILE,
+                        part=part,
+                        box=list(box),
+                        caption=caption,
+                        category=category,
+                    )
+                )
+                part += 1
+        if rows:
+            rows_by_image[image.pk] = rows
+    return rows_by_image, notes
+
+
+def example_plan(example: TrainingExample):
+    """The bucket plan of an example (its box of the original, or the whole image) at its
+    dataset's resolution: what the page shows and the freeze job crops. ValueError when no
+    bucket can take it."""
+    dataset = example.dataset
+    x, y, w, h = example.box or (0, 0, example.image.width, example.image.height)
+    if dataset.bucketing:
+        plan = bucket_plan(
+            w, h, resolution=dataset.resolution, name=f"{example.image.item.accession_number}"
+        )
+    else:
+        plan = square_plan(w, h, dataset.resolution)
+    left, top, cw, ch = plan.crop
+    return plan, (x + left, y + top, cw, ch)
 
 
 def _ensure_draft(dataset: TrainingDataset) -> None:
@@ -575,7 +726,9 @@ def training_example_remove(*, example: TrainingExample) -> None:
 
 def dataset_content_hash(dataset: TrainingDataset) -> str:
     """sha256 over the settings and every example (original + crop checksums, caption, split)."""
-    examples = dataset.examples.select_related("image__original", "crop").order_by("image_id")
+    examples = dataset.examples.select_related("image__original", "crop").order_by(
+        "image_id", "part"
+    )
     manifest = {
         "trigger_token": dataset.trigger_token,
         "resolution": dataset.resolution,
@@ -586,9 +739,19 @@ def dataset_content_hash(dataset: TrainingDataset) -> str:
                 ex.caption,
                 ex.split,
             ]
+            # regions and tiles (and masks) add their own fields; whole images hash as before
+            + ([ex.kind, ex.box] if ex.kind != TrainingExample.Kind.WHOLE else [])
+            + ([ex.mask_regions] if dataset.masked_loss else [])
             for ex in examples
         ],
     }
+    options = {
+        "bucketing": dataset.bucketing,
+        "masked_loss": dataset.masked_loss,
+        "unmasked_weight": dataset.unmasked_weight,
+    }
+    if options != {"bucketing": True, "masked_loss": False, "unmasked_weight": 0.1}:
+        manifest["options"] = options
     blob = json.dumps(manifest, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -598,7 +761,8 @@ def _freeze_snapshot(dataset: TrainingDataset) -> list[tuple[int, int, int | Non
 
 
 def training_dataset_freeze(*, dataset: TrainingDataset, progress=None) -> TrainingDataset:
-    """Make the square training crops at the dataset resolution, hash, and freeze for good.
+    """Make the training crops (each example at its bucket, or the centred square without
+    bucketing; regions and tiles from their box), hash, and freeze for good.
 
     No transaction spans the crop loop: each crop is computed outside any transaction and
     written in a short one; then one short transaction locks the dataset, re-checks that its
@@ -609,21 +773,50 @@ def training_dataset_freeze(*, dataset: TrainingDataset, progress=None) -> Train
     if dataset.frozen:
         return dataset
     resolution = dataset.resolution
-    examples = list(dataset.examples.select_related("image__original").order_by("pk"))
+    examples = list(
+        dataset.examples.select_related("image__original", "image__item", "dataset")
+        .prefetch_related("image__annotations")
+        .order_by("pk")
+    )
     if not examples:
         raise ValidationError("A dataset needs at least one example to be frozen.")
+    originals: dict[int, Any] = {}  # an image's regions and tiles decode it once
     for index, example in enumerate(examples):
-        crop = imaging.square_crop(
-            imaging.open_rgb(stored_file_read(example.image.original)), resolution
+        if example.image_id not in originals:
+            originals = {
+                example.image_id: imaging.open_rgb(stored_file_read(example.image.original))
+            }
+        original = originals[example.image_id]
+        try:
+            plan, (left, top, width, height) = example_plan(example)
+        except ValueError as error:
+            raise ValidationError(str(error)) from error
+        if dataset.bucketing or example.box:
+            crop = original.resize(
+                plan.bucket, Image.Resampling.LANCZOS, box=(left, top, left + width, top + height)
+            )
+        else:  # the centred square, exactly as before buckets
+            crop = imaging.square_crop(original, resolution)
+        regions = [a.region for a in example.image.annotations.all() if a.region is not None]
+        mask = (
+            regions_in_crop(regions, (left, top, width, height), crop.size)
+            if dataset.masked_loss
+            else []
         )
         content = imaging.encode_png(crop)
+        suffix = f"-{example.part}" if example.part else ""
         with atomic_with_files():
             stored = stored_file_save(
-                name=f"heritage/datasets/{dataset.pk}/{example.image_id}-{resolution}.png",
+                name=f"heritage/datasets/{dataset.pk}/{example.image_id}{suffix}-{resolution}.png",
                 content=content,
                 content_type="image/png",
             )
-            TrainingExample.objects.filter(pk=example.pk).update(crop=stored)
+            TrainingExample.objects.filter(pk=example.pk).update(
+                crop=stored,
+                bucket=plan.label,
+                crop_box=[round(v, 2) for v in (left, top, width, height)],
+                mask_regions=mask,
+            )
         example.crop = stored
         if progress is not None:
             progress((index + 1) / len(examples), f"crop {index + 1} of {len(examples)}")
@@ -679,6 +872,8 @@ def training_dataset_new_version(*, dataset: TrainingDataset, user=None) -> Trai
             selection=dataset.selection,
             parent=dataset,
             created_by=user if getattr(user, "is_authenticated", False) else None,
+            build_notes=dataset.build_notes,
+            **{name: getattr(dataset, name) for name in DATASET_OPTIONS},
         )
         _save(draft)
         TrainingExample.objects.bulk_create(
@@ -688,6 +883,10 @@ def training_dataset_new_version(*, dataset: TrainingDataset, user=None) -> Trai
                 caption=ex.caption,
                 split=ex.split,
                 category=ex.category,
+                kind=ex.kind,
+                part=ex.part,
+                annotation_id=ex.annotation_id,
+                box=ex.box,
             )
             for ex in dataset.examples.order_by("pk")
         )

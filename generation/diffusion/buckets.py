@@ -10,7 +10,7 @@ Plain Python and Pillow only (no torch, no Django): the dataset page, the freeze
 training loop all call the same functions, so the page shows the crop training will use.
 
 Refusals name the image: smaller than the smallest bucket side, or so long that even the most
-extreme bucket would cut away more than ``MIN_KEPT`` of it.
+extreme bucket would cut away more than 1 - ``MIN_KEPT`` of it.
 """
 
 from __future__ import annotations
@@ -65,6 +65,22 @@ class BucketChoice:
 
 class BucketError(ValueError):
     """An image (or region) that no bucket can take; the message names it."""
+
+
+def default_step(resolution: int) -> int:
+    """64 px (SD's U-Net downsamples latents 3 times: 8 x 8) from 256 px up when the resolution
+    allows it; 8 px for the small test and demo models."""
+    return 64 if resolution >= 256 and resolution % 64 == 0 else 8
+
+
+def plan(width: int, height: int, resolution: int, name: str):
+    """(bucket, crop, smallest side) at the default buckets of ``resolution``, for the
+    catalogue's dataset pages (registered with heritage.bucketing); BucketError names the
+    image."""
+    buckets = make_buckets(resolution, step=default_step(resolution))
+    choice = choose_bucket(width, height, buckets, name=name)
+    smallest = min(min(b.width, b.height) for b in buckets)
+    return (choice.bucket.width, choice.bucket.height), choice.crop, smallest
 
 
 def default_side_limits(resolution: int, step: int) -> tuple[int, int]:
@@ -138,8 +154,11 @@ def choose_bucket(
     bucket = nearest_bucket(width, height, buckets)
     crop = cover_crop(width, height, bucket)
     choice = BucketChoice(size=(width, height), bucket=bucket, crop=crop)
-    if min(choice.kept_sides) < MIN_KEPT:
-        widest = max(buckets, key=lambda b: b.ratio)
+    widest = max(buckets, key=lambda b: b.ratio)
+    tallest = min(buckets, key=lambda b: b.ratio)
+    # Only beyond the extremes: between two buckets the crop is what the bucket steps allow.
+    beyond = (bucket in (widest, tallest)) and bucket.ratio != 1
+    if beyond and min(choice.kept_sides) < MIN_KEPT:
         raise BucketError(
             f"{name} is {width}x{height} px (aspect ratio {_ratio_text(width, height)}), beyond "
             f"the bucket limits ({_ratio_text(widest.height, widest.width)} to "
@@ -207,48 +226,3 @@ def dominant_bucket(choices: Iterable[BucketChoice | Bucket]) -> Bucket | None:
     if not counts:
         return None
     return max(counts, key=lambda b: (counts[b], -abs(math.log(b.ratio)), b.area))
-
-
-def region_box(
-    region: tuple[int, int, int, int],
-    image_size: tuple[int, int],
-    *,
-    margin: float = 0.1,
-) -> tuple[int, int, int, int]:
-    """An annotation region (x, y, w, h) grown by ``margin`` of its size on every side,
-    clipped to the image: the crop a region example is cut from."""
-    x, y, w, h = region
-    dx, dy = round(w * margin), round(h * margin)
-    left, top = max(0, x - dx), max(0, y - dy)
-    right, bottom = min(image_size[0], x + w + dx), min(image_size[1], y + h + dy)
-    return (left, top, right - left, bottom - top)
-
-
-def tile_boxes(
-    image_size: tuple[int, int],
-    *,
-    tile: int,
-    count: int,
-    seed: int,
-    grid: bool = False,
-) -> list[tuple[int, int, int, int]]:
-    """Square ``tile`` px crops of a large textile image: ``count`` seeded random positions,
-    or (``grid``) the non-overlapping grid, at most ``count`` of them. Empty when the image is
-    smaller than one tile."""
-    import random
-
-    width, height = image_size
-    if width < tile or height < tile or count <= 0:
-        return []
-    if grid:
-        boxes = [
-            (left, top, tile, tile)
-            for top in range(0, height - tile + 1, tile)
-            for left in range(0, width - tile + 1, tile)
-        ]
-        return boxes[:count]
-    rng = random.Random(seed)
-    return [
-        (rng.randint(0, width - tile), rng.randint(0, height - tile), tile, tile)
-        for _ in range(count)
-    ]

@@ -114,12 +114,31 @@ class LoraTrainingConfig:
     epochs: int = 1
     max_steps: int | None = None  # wins over epochs when set
     checkpoint_every_epochs: int = 1
+    # By step count instead (0: by epochs), at most max_checkpoints over the run (the interval
+    # widens to fit; the final step always gets one), and only the newest keep_last_checkpoints
+    # resume states are kept (0: all), as diffusers' checkpointing_steps / total_limit.
+    checkpointing_steps: int = 0
+    max_checkpoints: int = 10
+    keep_last_checkpoints: int = 0
     # validation images at each checkpoint (beside the base model's)
     validation_prompts: tuple[str, ...] = ()
     validation_seed: int = 0
     validation_steps: int = 35  # DDIM steps, as 001_465742bc70709bdb
     validation_guidance_scale: float = 7.0
     validation_size: int | None = None  # None = resolution
+
+    def checkpoint_steps(self, total_steps: int, steps_per_epoch: int) -> list[int]:
+        """The optimizer steps after which a checkpoint is written: every
+        ``checkpointing_steps`` (else every ``checkpoint_every_epochs`` epochs), widened so at
+        most ``max_checkpoints`` are written, and always the last step."""
+        if total_steps <= 0:
+            return []
+        every = self.checkpointing_steps or self.checkpoint_every_epochs * max(steps_per_epoch, 1)
+        every = max(every, math.ceil(total_steps / self.max_checkpoints))
+        steps = list(range(every, total_steps, every))
+        if len(steps) >= self.max_checkpoints:  # room for the final one within the cap
+            steps = steps[: self.max_checkpoints - 1]
+        return [*steps, total_steps]
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the dataclass hashable and immutable.
@@ -128,9 +147,9 @@ class LoraTrainingConfig:
 
     @property
     def effective_bucket_step(self) -> int:
-        if self.bucket_step is not None:
-            return self.bucket_step
-        return 64 if self.resolution >= 256 and self.resolution % 64 == 0 else 8
+        from generation.diffusion.buckets import default_step
+
+        return self.bucket_step if self.bucket_step is not None else default_step(self.resolution)
 
     def buckets(self) -> list:
         """The bucket list of these settings (one square bucket when bucketing is off)."""
@@ -316,6 +335,16 @@ class LoraTrainingConfig:
             "checkpoint_every_epochs must be a whole number of at least 1 "
             f"(got {self.checkpoint_every_epochs!r}).",
         )
+        for name, low in (
+            ("checkpointing_steps", 0),
+            ("max_checkpoints", 1),
+            ("keep_last_checkpoints", 0),
+        ):
+            value = getattr(self, name)
+            check(
+                is_int(value) and value >= low,
+                f"{name} must be a whole number of at least {low} (got {value!r}).",
+            )
         check(
             all(isinstance(p, str) and p.strip() for p in self.validation_prompts)
             and len(self.validation_prompts) <= 16,

@@ -143,7 +143,10 @@ def test_dataset_captions_split_hash_freeze_and_versions(catalogue):
     assert frozen.frozen and len(frozen.content_hash) == 64
     for example in dataset_examples(frozen):
         crop = open_stored(example.crop)
-        assert crop.size == (32, 32) and crop.mode == "RGB"
+        # at its aspect-ratio bucket of about 32 x 32 pixels (issue 20), as the page shows
+        width, height = map(int, example.bucket.split("x"))
+        assert crop.size == (width, height) and crop.mode == "RGB"
+        assert width * height <= 32 * 32 and width % 8 == 0 and height % 8 == 0
     assert len(dataset_examples(frozen, split="train")) == 3
     assert services.dataset_content_hash(frozen) == frozen.content_hash
     # Frozen never changes.

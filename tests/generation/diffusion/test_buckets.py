@@ -14,8 +14,6 @@ from generation.diffusion.buckets import (
     BucketError,
     choose_bucket,
     make_buckets,
-    region_box,
-    tile_boxes,
 )
 from generation.diffusion.config import LoraTrainingConfig
 from generation.diffusion.lora_files import load_lora_into
@@ -27,6 +25,7 @@ from generation.diffusion.train import (
     train_lora,
     validation_loss,
 )
+from heritage.bucketing import region_box, tile_boxes
 from tests.generation.diffusion.lora_helpers import one_torch_thread, save_tiny_base
 
 DEMO_MODEL = Path(__file__).resolve().parents[3] / "demo" / "model"
