@@ -202,6 +202,14 @@ class TrainingCheckpoint(models.Model):
     # A zip of the checkpoint folder train_lora wrote (LoRA + optimizer + RNG state).
     archive = models.ForeignKey("archives.StoredFile", on_delete=models.PROTECT, related_name="+")
     loss = models.FloatField(null=True, blank=True)
+    # The held-out loss at this checkpoint (fixed timesteps and noise: comparable across
+    # checkpoints and runs); None without a validation split.
+    validation_loss = models.FloatField(null=True, blank=True)
+    # The LoRA as it was at this checkpoint (diffusers format): downloadable, and a
+    # generation request may name it to compare epochs.
+    lora = models.ForeignKey(
+        "archives.StoredFile", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -272,6 +280,14 @@ class GenerationRequest(JobState):
         on_delete=models.PROTECT,
         related_name="generation_requests",
         help_text="The LoRA (a finished training run).",
+    )
+    checkpoint = models.ForeignKey(
+        TrainingCheckpoint,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="generation_requests",
+        help_text="An earlier checkpoint's LoRA of the run instead of its final one.",
     )
     lora_scale = models.FloatField(default=1.0)
     sampler = models.CharField(max_length=10, choices=Sampler.choices, default=Sampler.DDIM)
