@@ -62,13 +62,22 @@ def _wants_json(request) -> bool:
     ) or "json" in request.headers.get("Accept", "")
 
 
+def _error_context(request) -> dict:
+    # Staff pages keep the site's chrome; every other address is the kiosk's (localized, with
+    # its idle reset, so a kiosk left on an error page still returns to the start).
+    staff = request.path.startswith(
+        ("/curator/", "/evaluation/", "/archives/", "/admin/", "/accounts/")
+    )
+    return {"staff_page": staff}
+
+
 def not_found(request, exception=None):
     if _wants_json(request):
         return JsonResponse({"detail": "Not found."}, status=404)
-    return render(request, "404.html", status=404)
+    return render(request, "404.html", _error_context(request), status=404)
 
 
 def server_error(request):
     if _wants_json(request):
         return JsonResponse({"detail": "Server error."}, status=500)
-    return render(request, "500.html", status=500)
+    return render(request, "500.html", _error_context(request), status=500)

@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from archives.downloads import stored_file_response
@@ -20,39 +22,50 @@ from heritage.models import ItemImage
 # Anchored descriptions shown beside each score (1-5) of each dimension.
 ANCHORS = {
     Dimension.STYLE: (
-        "No trace of the reference style",
-        "Faint traces of the style",
-        "Recognisably similar, with clear departures",
-        "Consistent, with minor departures",
-        "Indistinguishable from the reference style",
+        gettext_lazy("No trace of the reference style"),
+        gettext_lazy("Faint traces of the style"),
+        gettext_lazy("Recognisably similar, with clear departures"),
+        gettext_lazy("Consistent, with minor departures"),
+        gettext_lazy("Indistinguishable from the reference style"),
     ),
     Dimension.IMAGE_TEXT: (
-        "Unrelated to the text",
-        "One element of the text is shown",
-        "Main subject matches; details missing or wrong",
-        "Matches, with minor omissions",
-        "Everything described is present and right",
+        gettext_lazy("Unrelated to the text"),
+        gettext_lazy("One element of the text is shown"),
+        gettext_lazy("Main subject matches; details missing or wrong"),
+        gettext_lazy("Matches, with minor omissions"),
+        gettext_lazy("Everything described is present and right"),
     ),
     Dimension.DETAIL: (
-        "Blurred or empty",
-        "Few details",
-        "Adequate detail",
-        "Rich detail",
-        "Rich, coherent detail throughout",
+        gettext_lazy("Blurred or empty"),
+        gettext_lazy("Few details"),
+        gettext_lazy("Adequate detail"),
+        gettext_lazy("Rich detail"),
+        gettext_lazy("Rich, coherent detail throughout"),
     ),
     Dimension.BEAUTY: (
-        "Unpleasant",
-        "Weak",
-        "Acceptable",
-        "Beautiful",
-        "Exceptional",
+        gettext_lazy("Unpleasant"),
+        gettext_lazy("Weak"),
+        gettext_lazy("Acceptable"),
+        gettext_lazy("Beautiful"),
+        gettext_lazy("Exceptional"),
     ),
 }
+# The legends, translated (the model's labels are the stored, English names).
+LABELS = {
+    Dimension.STYLE: gettext_lazy("Style consistency"),
+    Dimension.IMAGE_TEXT: gettext_lazy("Image-text match"),
+    Dimension.DETAIL: gettext_lazy("Detail richness"),
+    Dimension.BEAUTY: gettext_lazy("Artistic beauty"),
+}
 HELP = {
-    Dimension.STYLE: "How closely does the image follow the style of the heritage images?",
-    Dimension.IMAGE_TEXT: "How well does the image show what the prompt and passage describe?",
-    Dimension.DETAIL: "How rich and well-formed are the details?",
-    Dimension.BEAUTY: "How beautiful is the image as a work of art?",
+    Dimension.STYLE: gettext_lazy(
+        "How closely does the image follow the style of the heritage images?"
+    ),
+    Dimension.IMAGE_TEXT: gettext_lazy(
+        "How well does the image show what the prompt and passage describe?"
+    ),
+    Dimension.DETAIL: gettext_lazy("How rich and well-formed are the details?"),
+    Dimension.BEAUTY: gettext_lazy("How beautiful is the image as a work of art?"),
 }
 
 
@@ -100,7 +113,8 @@ def _form_context(request, study, assignment, total, errors=None, posted=None):
     own = selectors.expert_ratings(study, request.user).get(assignment.item_id, {})
     changes = selectors.rating_change_counts(assignment.item, request.user)
     dimensions = []
-    for value, label in Dimension.choices:
+    for value in Dimension.values:
+        label = LABELS[value]
         current = own.get(value)
         chosen = (posted or {}).get(value, {}).get("score") or (current.score if current else None)
         comment = (posted or {}).get(value, {}).get("comment")
@@ -131,16 +145,50 @@ def _form_context(request, study, assignment, total, errors=None, posted=None):
             }
         )
     done, _ = selectors.expert_progress(study, request.user)
+    item = assignment.item
+    # Small images are enlarged by a whole factor without smoothing (image-rendering:
+    # pixelated), so the expert judges the pixels the model drew, not the browser's blur.
+    scale = max(1, DISPLAY_EDGE // max(item.width, item.height, 1))
     return {
         "study": study,
-        "item": assignment.item,
+        "item": item,
         "position": assignment.position,
         "total": total,
         "done": done,
         "dimensions": dimensions,
         "errors": errors,
-        "image_url": reverse("evaluation:image", args=[assignment.item.token]),
+        "incomplete": (errors or {}).get("__all__"),
+        "comments_open": any(d["comment"] for d in dimensions),
+        "image_url": reverse("evaluation:image", args=[item.token]),
+        "display": {"width": item.width * scale, "height": item.height * scale, "scale": scale},
+        "style_examples": _style_examples(study),
     }
+
+
+DISPLAY_EDGE = 448  # px: the image's box on a 1024x768 tablet beside the four scales
+
+
+def _style_examples(study) -> list[dict]:
+    """The real images that show the style asked about ("the reference style"): the study's
+    declared references, else its calibration images' sources; published ones only (their
+    thumbnails are public), at most six. The same strip for every image of the study."""
+    images = [r.image for r in study.references.select_related("image__item__collection")]
+    if not images:
+        images = [
+            i.reference
+            for i in study.items.filter(kind="reference").select_related(
+                "reference__item__collection"
+            )
+        ]
+    return [
+        {
+            "src": image.thumbnail_url,
+            "width": image.thumbnail_width,
+            "height": image.thumbnail_height,
+        }
+        for image in images
+        if image.published and image.thumbnail_url
+    ][:6]
 
 
 @login_required
@@ -151,7 +199,7 @@ def rate(request: HttpRequest, pk: int, position: int) -> HttpResponse:
     total = assignments.count()
     if request.method == "POST":
         if not study.is_open:
-            messages.error(request, "This study is closed; ratings can no longer change.")
+            messages.error(request, _("This study is closed; ratings can no longer change."))
             return redirect("evaluation:study", pk=study.pk)
         scores, comments, posted = {}, {}, {}
         for value in Dimension.values:
@@ -165,6 +213,21 @@ def rate(request: HttpRequest, pk: int, position: int) -> HttpResponse:
                 scores[value] = score
             if comment.strip():
                 comments[value] = comment
+        missing = [str(LABELS[value]) for value in Dimension.values if value not in scores]
+        if missing:
+            # Moving on (or leaving) with an image half rated loses answers without a word:
+            # refuse, say what is missing, save nothing. Skipping is the "without saving" link.
+            errors = {
+                value: _("Choose a score from 1 to 5.")
+                for value in Dimension.values
+                if value not in scores
+            }
+            errors["__all__"] = _(
+                "Rate all four dimensions before saving; missing: %(missing)s. Nothing was "
+                "saved. To skip this image, use “Next image (without saving)”."
+            ) % {"missing": ", ".join(missing)}
+            context = _form_context(request, study, assignment, total, errors, posted)
+            return render(request, "evaluation/rate.html", context, status=400)
         if scores:
             try:
                 services.rating_submit(
@@ -178,11 +241,11 @@ def rate(request: HttpRequest, pk: int, position: int) -> HttpResponse:
                 context = _form_context(request, study, assignment, total, errors, posted)
                 return render(request, "evaluation/rate.html", context, status=400)
         if "later" in request.POST:
-            messages.success(request, "Saved. You can continue later from here.")
+            messages.success(request, _("Saved. You can continue later from here."))
             return redirect("evaluation:study", pk=study.pk)
         if position < total:
             return redirect("evaluation:rate", pk=study.pk, position=position + 1)
-        messages.success(request, "Saved. That was the last image.")
+        messages.success(request, _("Saved. That was the last image."))
         return redirect("evaluation:study", pk=study.pk)
     return render(request, "evaluation/rate.html", _form_context(request, study, assignment, total))
 

@@ -1,5 +1,6 @@
-// Kiosk behaviour: idle warning and reset (WCAG 2.2.1), pausable attract slideshow, region
-// highlights. No external assets; works without it (pages are plain links and forms).
+// Kiosk behaviour: idle warning and reset (WCAG 2.2.1), pausable attract slideshow, on-screen
+// keyboard. No external assets; works without it (pages are plain links and forms). The item
+// page's viewer is kiosk-item.js.
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("kiosk-config").textContent);
@@ -17,10 +18,8 @@
   }
   function show(index) {
     slides[current].classList.remove("is-current");
-    slides[current].setAttribute("aria-hidden", "true");
     current = index % slides.length;
     slides[current].classList.add("is-current");
-    slides[current].removeAttribute("aria-hidden");
     document.body.dataset.slide = String(current);
   }
   if (slides.length > 1) {
@@ -30,13 +29,15 @@
     setInterval(function () { if (!paused) show(current + 1); }, 6000);
   }
 
-  // --- region highlights on the item page ---
-  document.querySelectorAll(".region-toggle").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var box = document.getElementById(button.getAttribute("aria-controls"));
-      var on = button.getAttribute("aria-pressed") !== "true";
-      button.setAttribute("aria-pressed", on ? "true" : "false");
-      if (box) box.classList.toggle("is-active", on);
+  // --- on-screen keyboard of the search page (a kiosk has no physical keyboard) ---
+  document.querySelectorAll(".osk").forEach(function (keyboard) {
+    var input = document.getElementById(keyboard.dataset.target);
+    keyboard.addEventListener("click", function (event) {
+      var key = event.target.closest(".osk-key");
+      if (!key || !input) return;
+      if (key.dataset.action === "backspace") input.value = Array.from(input.value).slice(0, -1).join("");
+      else if (key.dataset.action === "clear") input.value = "";
+      else input.value += key.dataset.key;
     });
   });
 
