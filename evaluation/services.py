@@ -32,6 +32,7 @@ from evaluation.models import (
     StudyItem,
     StudyReference,
 )
+from generation.diffusion.content_credentials import png_has_manifest
 from generation.models import GeneratedImage
 from heritage.models import ItemImage, TrainingDataset
 from jobs.models import Job
@@ -102,6 +103,10 @@ def strip_image(data: bytes, size: tuple[int, int] | None = None) -> tuple[bytes
 
 def _blind_copy(data: bytes, size: tuple[int, int] | None = None) -> tuple[StoredFile, int, int]:
     png, width, height = strip_image(data, size)
+    # Content credentials name the model, the LoRA and the condition: an expert copy carries
+    # none (strip_image re-encodes the pixels only; this guards that it stays so).
+    if png_has_manifest(png) or b"XML:com.adobe.xmp" in png:
+        raise ValueError("A blind copy must carry no content credentials or XMP.")
     # A random storage name: nothing about the source, condition or study in it.
     name = f"evaluation/blind/{secrets.token_hex(16)}.png"
     return stored_file_save(name=name, content=png, content_type="image/png"), width, height
