@@ -268,6 +268,29 @@ def training_preflight(
     return estimate, message
 
 
+def training_device_check(config: LoraTrainingConfig, dataset) -> list[str]:
+    """Settings that cannot apply as asked, checked before queueing and kept on the run as
+    warnings (its memory note, shown in the API answer and on the run page): a batch larger
+    than the training split (every step then trains on the whole split, fewer images than
+    asked), half precision on a CPU worker (ATELIER_WORKER_GPU_GIB = 0: the loop trains in
+    float32 there)."""
+    from heritage.selectors import dataset_examples
+
+    notes = []
+    n_train = dataset_examples(dataset, split="train").count()
+    if config.train_batch_size > n_train:
+        notes.append(
+            f"Warning: train_batch_size {config.train_batch_size} is larger than the "
+            f"{n_train} training examples of {dataset}; each step uses all {n_train}."
+        )
+    if config.mixed_precision != "no" and float(settings.ATELIER_WORKER_GPU_GIB) <= 0:
+        notes.append(
+            f"Warning: mixed_precision {config.mixed_precision} applies on a GPU only; the "
+            "worker is a CPU (ATELIER_WORKER_GPU_GIB is 0), so this run trains in float32."
+        )
+    return notes
+
+
 def _check_dataset(dataset) -> None:
     from heritage.selectors import dataset_examples
 
@@ -319,6 +342,9 @@ def training_run_create(
             settings["validation_prompts"] = captions
     config = training_config_resolve(dataset=dataset, preset=preset, settings_=settings)
     estimate, memory_note = training_preflight(config, base_model)
+    device_notes = training_device_check(config, dataset)
+    if device_notes:
+        memory_note = " ".join([memory_note, *device_notes])
     with transaction.atomic():
         run = TrainingRun(
             name=name or f"{dataset.name} v{dataset.version} · {preset or 'custom'}",

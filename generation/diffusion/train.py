@@ -73,6 +73,9 @@ CHECKPOINT_FORMAT = "atelier-lora-checkpoint/1"
 # Settings that may change between a run and its resume (they do not touch the weights).
 RESUME_MAY_CHANGE = {
     "checkpoint_every_epochs",
+    "checkpointing_steps",
+    "max_checkpoints",
+    "keep_last_checkpoints",
     "validation_prompts",
     "validation_seed",
     "validation_steps",
@@ -127,7 +130,21 @@ class TrainingResult:
 
     @property
     def final_loss(self) -> float | None:
+        """The last step's loss (one noisy sample: show it beside ``final_loss_mean``)."""
         return self.loss_log[-1]["loss"] if self.loss_log else None
+
+    @property
+    def final_loss_mean(self) -> float | None:
+        """Mean loss of the last FINAL_LOSS_WINDOW steps (fewer when the run is shorter)."""
+        return final_loss_mean(self.loss_log)
+
+
+FINAL_LOSS_WINDOW = 20
+
+
+def final_loss_mean(loss_log: list[dict], window: int = FINAL_LOSS_WINDOW) -> float | None:
+    tail = [p["loss"] for p in loss_log[-window:] if p.get("loss") is not None]
+    return sum(tail) / len(tail) if tail else None
 
 
 # (image path or PIL image, caption) or (image, caption, regions): regions are (x, y, w, h)
@@ -510,9 +527,11 @@ def train_lora(
         epochs_completed = first_epoch
         loop_start = time.perf_counter()
         cancelled = False
+        schedule = config.checkpoint_steps(total_steps, steps_per_epoch)
         for epoch in range(first_epoch, total_epochs):
             if global_step >= total_steps:
                 break
+            epoch_start_step = global_step
             for indices in _epoch_batches(bucket_of, config.train_batch_size, config.seed, epoch):
                 if global_step >= total_steps:
                     break
@@ -625,10 +644,14 @@ def train_lora(
             if cancelled:
                 break
             epochs_completed = epoch + 1
-            # 8. Checkpoint at the end of every N-th epoch, and at the very end.
+            # 8. Checkpoint at the end of an epoch that reached a scheduled step (every N steps
+            # or epochs, at most max_checkpoints; resume restarts at epoch boundaries), and at
+            # the very end; keep only the newest keep_last_checkpoints resume states.
             finished = global_step >= total_steps
-            if (epoch + 1) % config.checkpoint_every_epochs == 0 or finished:
+            due = [s for s in schedule if epoch_start_step < s <= global_step]
+            if due or finished:
                 save_checkpoint(epoch + 1)
+                _prune_checkpoints(checkpoint_dir, checkpoints, config.keep_last_checkpoints)
         loop_seconds = time.perf_counter() - loop_start
 
         files = None
@@ -1118,6 +1141,17 @@ def _store_once(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]
 def _latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     found = sorted(checkpoint_dir.glob("checkpoint-*.safetensors"))
     return found[-1] if found else None
+
+
+def _prune_checkpoints(checkpoint_dir: Path, checkpoints: list[str], keep_last: int) -> None:
+    """Delete all but the newest ``keep_last`` resume states (0: keep every one)."""
+    if keep_last <= 0:
+        return
+    found = sorted(checkpoint_dir.glob("checkpoint-*.safetensors"))
+    for old in found[:-keep_last]:
+        old.unlink(missing_ok=True)
+        if str(old) in checkpoints:
+            checkpoints.remove(str(old))
 
 
 def _save_checkpoint(
