@@ -112,6 +112,9 @@ class _TrainingReporter:
                 epoch=progress.epoch,
                 path=Path(progress.paths[0]),
                 loss_log=self.log,
+                validation_loss=progress.validation_loss,
+                # the checkpoint's LoRA (diffusers file) follows the resume state
+                lora_path=Path(progress.paths[1]) if len(progress.paths) > 1 else None,
             )
             self.write_progress(progress, force=True)
         elif progress.event == "validation":
@@ -168,11 +171,16 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
     # Workers reach files only through storage: copy the crops into a local folder.
     data_dir = tmp / "data"
     data_dir.mkdir()
-    examples = []
-    for example in dataset_examples(run.dataset, split="train"):
-        path = data_dir / f"{example.pk}.png"
-        path.write_bytes(stored_file_read(example.crop))
-        examples.append((str(path), example.caption))
+    # With masked loss each example carries its annotated regions (crop pixels); the
+    # validation split gives the held-out loss of every checkpoint.
+    splits: dict[str, list] = {"train": [], "validation": []}
+    for split, examples in splits.items():
+        for example in dataset_examples(run.dataset, split=split):
+            path = data_dir / f"{example.pk}.png"
+            path.write_bytes(stored_file_read(example.crop))
+            regions = [tuple(r) for r in example.mask_regions] if config.masked_loss else []
+            examples.append((str(path), example.caption, regions))
+    examples = splits["train"]
 
     out = tmp / "out"
     latest = run.checkpoints.order_by("-step").first()
@@ -199,6 +207,7 @@ def _train(job: Job, run: TrainingRun, tmp: Path) -> dict[str, Any]:
         title=run.name or f"Atelier LoRA {run.pk}",
         license=", ".join(provenance["rights"]),
         provenance=provenance,
+        validation_examples=splits["validation"],
     )
     if result.status == "cancelled" or result.files is None:
         services.training_run_loss_log_save(run=run, loss_log=reporter.log)
@@ -256,7 +265,7 @@ def _slug(run: TrainingRun) -> str:
 @job_handler("generation.generate", queue="gpu", timeout=2 * 60 * 60)
 def generate(job: Job) -> dict[str, Any]:
     request = GenerationRequest.objects.select_related(
-        "base_model", "training_run__lora_diffusers", "passage", "item"
+        "base_model", "training_run__lora_diffusers", "checkpoint__lora", "passage", "item"
     ).get(pk=job.params["request_id"])
     return _generate(job, request)
 
@@ -292,14 +301,20 @@ def _generate(job: Job, request: GenerationRequest) -> dict[str, Any]:
     lora = None
     lora_name, lora_sha, lora_hash = "", "", ""
     if request.training_run is not None:
-        stored = request.training_run.lora_diffusers
+        # A named checkpoint's LoRA (an earlier epoch), else the run's final one.
+        checkpoint = request.checkpoint if request.checkpoint_id else None
+        stored = checkpoint.lora if checkpoint else request.training_run.lora_diffusers
         lora = inference.LoraSpec(path=str(lora_local_path(stored)), sha256=stored.sha256)
         lora_sha = stored.sha256
         # PNG parameters point A1111 at the kohya file (its name and addnet hash); a run
-        # without one (see its kohya note) names the diffusers file's hash.
-        kohya = request.training_run.lora_kohya
+        # without one (see its kohya note) and a checkpoint name the diffusers file's hash.
+        kohya = None if checkpoint else request.training_run.lora_kohya
         lora_name, lora_hash = a1111_lora_reference(
-            kohya.name if kohya else f"{_slug(request.training_run)}.safetensors",
+            kohya.name
+            if kohya
+            else f"{_slug(request.training_run)}"
+            + (f"-step{checkpoint.step}" if checkpoint else "")
+            + ".safetensors",
             stored_file_read(kohya) if kohya else Path(lora.path).read_bytes(),
         )
     render_settings = inference.RenderSettings(

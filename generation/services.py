@@ -225,6 +225,10 @@ def training_config_resolve(
             {"dataset": f"{dataset}: {trigger_error} Change the dataset's trigger first."}
         )
     base["trigger_token"] = dataset.trigger_token
+    # The dataset's build options: its crops are bucketed (or square), its regions masked.
+    base["bucketing"] = dataset.bucketing
+    base["masked_loss"] = dataset.masked_loss
+    base["unmasked_weight"] = dataset.unmasked_weight
     if "trigger_token" in overrides and overrides["trigger_token"] != dataset.trigger_token:
         raise ValidationError(
             {
@@ -376,9 +380,17 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
 
 
 def training_checkpoint_record(
-    *, run: TrainingRun, step: int, epoch: int, path: Path, loss_log: list[dict]
+    *,
+    run: TrainingRun,
+    step: int,
+    epoch: int,
+    path: Path,
+    loss_log: list[dict],
+    validation_loss: float | None = None,
+    lora_path: Path | None = None,
 ) -> TrainingCheckpoint:
-    """Store a checkpoint file the training loop wrote (once per step) and the loss so far.
+    """Store a checkpoint file the training loop wrote (once per step) and the loss so far,
+    with its held-out loss and its LoRA file (kept for download and generation).
 
     Stored as soon as it is written: a re-queued job on any worker resumes from the newest.
     """
@@ -395,6 +407,16 @@ def training_checkpoint_record(
                     content_type="application/octet-stream",
                 ),
                 loss=loss_log[-1].get("loss") if loss_log else None,
+                validation_loss=validation_loss,
+                lora=(
+                    stored_file_save(
+                        name=f"generation/runs/{run.pk}/checkpoints/lora-{step:06d}.safetensors",
+                        content=lora_path.read_bytes(),
+                        content_type="application/octet-stream",
+                    )
+                    if lora_path is not None
+                    else None
+                ),
             )
             _save(checkpoint)
         training_run_loss_log_save(run=run, loss_log=loss_log)
@@ -636,22 +658,36 @@ def generation_request_create(
     item=None,
     base_model: BaseModel | None = None,
     training_run: TrainingRun | None = None,
+    checkpoint: TrainingCheckpoint | None = None,
     lora_scale: float = 1.0,
     sampler: str = GenerationRequest.Sampler.DDIM,
     steps: int = 35,
     cfg: float = 7.0,
     width: int | None = None,
     height: int | None = None,
+    shape: str = "",
     images: int | None = None,
     seeds: list[int] | None = None,
     compare_with_base: bool = False,
     user=None,
 ) -> GenerationRequest:
-    """Check the request, draw missing seeds, and queue a ``generation.generate`` job."""
+    """Check the request, draw missing seeds, and queue a ``generation.generate`` job.
+
+    ``checkpoint``: one of the run's checkpoints whose LoRA is used instead of the final one
+    (compare epochs). ``shape``: a preset of ``inference.SHAPES`` (square, hanging scroll,
+    handscroll) sized from the base model's native resolution, instead of width and height.
+    """
     errors: dict[str, list[str]] = {}
 
     def refuse(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
+
+    if checkpoint is not None:
+        training_run = training_run or checkpoint.run
+        if checkpoint.run_id != training_run.pk:
+            refuse("checkpoint", f"Checkpoint {checkpoint.pk} belongs to another training run.")
+        elif checkpoint.lora_id is None:
+            refuse("checkpoint", f"Checkpoint at step {checkpoint.step} kept no LoRA file.")
 
     prompt = (prompt or "").strip()
     if not prompt and passage is not None:
@@ -679,6 +715,13 @@ def generation_request_create(
         or not -2 <= lora_scale <= 2
     ):
         refuse("lora_scale", f"The LoRA scale must be between -2 and 2 (got {lora_scale!r}).")
+    if shape:
+        if shape not in inference.SHAPES:
+            refuse("shape", f"Unknown shape {shape!r}; use one of {', '.join(inference.SHAPES)}.")
+        elif width is not None or height is not None:
+            refuse("shape", "Give a shape or a width and height, not both.")
+        else:
+            width, height = inference.shape_size(shape, base_model.resolution)
     width = base_model.resolution if width is None else _int_field(width, "width")
     height = base_model.resolution if height is None else _int_field(height, "height")
     steps = _int_field(steps, "steps")
@@ -732,6 +775,7 @@ def generation_request_create(
             item=item,
             base_model=base_model,
             training_run=training_run,
+            checkpoint=checkpoint,
             lora_scale=float(lora_scale),
             sampler=sampler,
             steps=steps,
