@@ -28,6 +28,19 @@ MIN_SIDE = 64
 MAX_PIXELS = 1024 * 1024
 MAX_IMAGES = 16
 MAX_CFG = 30.0
+# Shapes people ask for, as multiples of the model's native side (SD 1.5 at 512 px: square
+# 512x512, hanging scroll 512x1024 (1:2), handscroll 1024x256 (4:1)).
+SHAPES: dict[str, tuple[float, float]] = {
+    "square": (1.0, 1.0),
+    "hanging_scroll": (1.0, 2.0),
+    "handscroll": (2.0, 0.5),
+}
+
+
+def shape_size(shape: str, native: int) -> tuple[int, int]:
+    """(width, height) of a ``SHAPES`` preset for a model of ``native`` px, multiples of 8."""
+    w, h = SHAPES[shape]
+    return (max(8, round(native * w / 8) * 8), max(8, round(native * h / 8) * 8))
 
 
 @dataclass(frozen=True)
