@@ -292,6 +292,9 @@ class TrainingDataset(models.Model):
         default=dict, blank=True, help_text="How the images were chosen (collections, categories…)."
     )
     content_hash = models.CharField(max_length=64, blank=True)
+    # Whole-image captions: {trigger}, {caption} (image caption, else item description, else
+    # title), {title}, {motifs}, {categories} (heritage.services.caption_render).
+    caption_template = models.CharField(max_length=300, default="{trigger}, {caption}, {motifs}")
     # Build options (issue 20). Crops at each image's aspect-ratio bucket, not a square.
     bucketing = models.BooleanField(default=True)
     # One more example per annotated region, grown by region_margin of its size per side.
