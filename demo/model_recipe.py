@@ -16,7 +16,11 @@ The recipe, top to bottom (fixed seed, CPU, 15-18 minutes on one thread):
    a small CLIPTextModel jointly with the standard epsilon objective and SD 1.5's noise
    schedule; one caption in ten is dropped so classifier-free guidance works;
 4. save fp16 weights, the real CLIP tokenizer and a DDIM scheduler, plus ``recipe.json``
-   holding the sha256 of this file and of the training data, so a stale model is detectable.
+   holding what determines the weights: the recipe's settings and the sha256 of the training
+   corpus it renders; and the sha256 of every file written. ``tests/demo/test_demo_model.py``
+   checks the shipped folder against both, so editing this module's code or comments needs no
+   rebuild, while a changed setting, a corpus that renders differently or a touched weight file
+   fails until the model is rebuilt.
 
 Run it with ``python manage.py build_demo_model`` (or ``python -m
 demo.model_recipe OUT_DIR``).
@@ -24,7 +28,6 @@ demo.model_recipe OUT_DIR``).
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import math
@@ -75,27 +78,6 @@ class DemoRecipe:
     threads: int = 1
 
 
-def code_sha256(source: str) -> str:
-    """sha256 of Python code with comments and docstrings left out: they change no weight, and
-    a corrected sentence should not demand a 20-minute rebuild."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (
-            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()
-
-
-def recipe_source_sha256() -> str:
-    return code_sha256(Path(__file__).read_text(encoding="utf-8"))
-
-
 def corpus_sha256(recipe: DemoRecipe) -> str:
     """sha256 over the rendered training images and captions (detects corpus drift)."""
     digest = hashlib.sha256()
@@ -103,6 +85,17 @@ def corpus_sha256(recipe: DemoRecipe) -> str:
         digest.update(sample.caption.encode() + b"\0")
         digest.update(sample.image.tobytes())
     return digest.hexdigest()
+
+
+def files_sha256(model_dir: Path = DEFAULT_OUT_DIR) -> dict[str, str]:
+    """sha256 of every file of the model folder but ``recipe.json``, by relative path."""
+    from generation.diffusion.pipeline import file_sha256
+
+    return {
+        path.relative_to(model_dir).as_posix(): file_sha256(path)
+        for path in sorted(model_dir.rglob("*"))
+        if path.is_file() and path.name != RECIPE_FILE
+    }
 
 
 def _images_and_captions(recipe: DemoRecipe):
@@ -327,9 +320,9 @@ def _train(torch, out_dir: Path, recipe: DemoRecipe, progress: bool, started: fl
     config["dtype"] = "float32"
     te_config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     info = {
-        "recipe_sha256": recipe_source_sha256(),
         "corpus_sha256": corpus_sha256(recipe),
         "settings": asdict(recipe),
+        "files_sha256": files_sha256(out_dir),
         "vae_scaling_factor": scaling,
         "final_unet_loss": round(float(loss.item()), 5),
         "train_seconds": round(time.monotonic() - started, 1),
