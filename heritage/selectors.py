@@ -183,6 +183,8 @@ def dataset_selection_for(selection: dict, *, user=None) -> dict:
     if user_is_curator(user) or not isinstance(selection, dict):
         return selection
     shown = dict(selection)
+    # The images left out (unpublished ones among them) are for curators only.
+    shown.pop("excluded", None)
     if shown.get("items"):
         shown["items"] = sorted(
             visible_item_list(user=user)

@@ -419,6 +419,128 @@ def caption_for(
     return ", ".join(parts)
 
 
+# The dataset caption template (issue 16): the curator's words first, then motif terms.
+DEFAULT_CAPTION_TEMPLATE = "{trigger}, {caption}, {motifs}"
+CAPTION_FIELDS = {
+    "trigger": "the dataset's trigger token",
+    "caption": "the image's caption, else its item's description, else its title",
+    "title": "the item's title",
+    "motifs": "the motif terms of the image's annotations",
+    "categories": "the annotation categories as words (iconographic motif, ...)",
+}
+
+
+def caption_template_check(template: str) -> str:
+    """The template if every {field} is known; a clear ValidationError otherwise."""
+    import string
+
+    template = (template or "").strip()
+    if not template:
+        raise ValidationError({"caption_template": "The caption template cannot be empty."})
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ValidationError({"caption_template": f"Not a template: {exc}."}) from None
+    unknown = sorted(set(fields) - set(CAPTION_FIELDS))
+    if unknown or any(f == "" for f in fields):
+        raise ValidationError(
+            {
+                "caption_template": f"Unknown field(s) {unknown or ['{}']}; use "
+                + ", ".join("{" + f + "}" for f in CAPTION_FIELDS)
+                + "."
+            }
+        )
+    return template
+
+
+def curator_text(image: ItemImage, lang: str = "en") -> str:
+    """The curator's words for an image: its caption, else its item's description, else the
+    item's title."""
+    return (
+        langmap_get(image.caption, lang)
+        or langmap_get(image.item.description, lang)
+        or langmap_get(image.item.title, lang)
+    ).strip()
+
+
+def caption_render(
+    *,
+    template: str,
+    trigger_token: str,
+    text: str = "",
+    title: str = "",
+    motif_labels: Iterable[str] = (),
+    categories: Iterable[str] = (),
+) -> str:
+    """Fill the template; empty fields and the separators around them disappear, and each
+    motif term appears once (not again when the curator's text already names it)."""
+    motifs: list[str] = []
+    for label in motif_labels:
+        if label and label not in motifs and label.lower() not in text.lower():
+            motifs.append(label)
+    cats = set(categories)
+    words = [CATEGORY_WORDS[c] for c in CATEGORY_ORDER if c in cats]
+    filled = caption_template_check(template).format(
+        trigger=trigger_token.strip(),
+        caption=text.strip().rstrip("."),
+        title=title.strip(),
+        motifs=", ".join(motifs),
+        categories=", ".join(words),
+    )
+    parts = [p.strip() for p in filled.split(",")]
+    return re.sub(r"\s+", " ", ", ".join(p for p in parts if p)).strip()
+
+
+def image_caption(image: ItemImage, *, template: str, trigger_token: str) -> str:
+    """The caption of a whole catalogue image under a dataset's template."""
+    annotations = list(image.annotations.all())
+    return caption_render(
+        template=template,
+        trigger_token=trigger_token,
+        text=curator_text(image),
+        title=langmap_get(image.item.title, "en"),
+        motif_labels=[
+            langmap_get(motif.label, "en") or motif.slug
+            for annotation in annotations
+            for motif in annotation.motifs.all()
+        ],
+        categories=[a.category for a in annotations],
+    )
+
+
+def dataset_exclusions(
+    images: Iterable[ItemImage],
+    *,
+    template: str,
+    trigger_token: str,
+    include_unpublished: bool = False,
+    include_uncaptioned: bool = False,
+) -> list[dict[str, Any]]:
+    """The images a dataset leaves out unless asked, each named with why: unpublished (its
+    item or collection) and un-captioned (no caption, description, title or motif term: the
+    caption would be the trigger alone)."""
+    out = []
+    for image in images:
+        reason = ""
+        if not include_unpublished and not (
+            image.item.published and image.item.collection.published
+        ):
+            reason = "unpublished"
+        elif not include_uncaptioned and image_caption(
+            image, template=template, trigger_token=trigger_token
+        ) in ("", trigger_token.strip()):
+            reason = "no caption, description, title or motif term"
+        if reason:
+            out.append(
+                {
+                    "image": image.pk,
+                    "accession_number": image.item.accession_number,
+                    "reason": reason,
+                }
+            )
+    return out
+
+
 def split_stratified(
     strata: dict[int, str], *, validation_fraction: float, seed: int
 ) -> dict[int, str]:
@@ -472,12 +594,19 @@ def training_dataset_create(
     tile_grid: bool = False,
     masked_loss: bool = False,
     unmasked_weight: float = 0.1,
+    caption_template: str = DEFAULT_CAPTION_TEMPLATE,
+    include_unpublished: bool = False,
+    include_uncaptioned: bool = False,
     user=None,
 ) -> TrainingDataset:
     """A draft (not frozen) dataset: matching images with captions and a stratified split.
 
     ``collections`` are slugs, ``motifs`` slugs, ``items`` accession numbers; filters combine
-    with AND, each list with OR. Captions can be edited until the dataset is frozen.
+    with AND, each list with OR. Whole-image captions follow ``caption_template`` (default:
+    trigger, the image's caption or its item's description, then motif terms) and can be
+    edited per example until the dataset is frozen. Unpublished and un-captioned images are
+    left out unless asked for (``include_unpublished``, ``include_uncaptioned``), each named
+    in ``selection["excluded"]`` and ``build_notes``.
 
     Build options: ``bucketing`` crops each image at its aspect-ratio bucket (not a square);
     ``region_examples`` adds one example per annotated region (grown by ``region_margin`` of
@@ -516,9 +645,30 @@ def training_dataset_create(
         images = images.filter(
             pk__in=SemioticAnnotation.objects.filter(motifs__slug__in=motifs).values("image_id")
         )
-    images = list(images.prefetch_related("annotations__motifs").order_by("pk"))
+    images = list(
+        images.select_related("item__collection")
+        .prefetch_related("annotations__motifs")
+        .order_by("pk")
+    )
     if not images:
         raise ValidationError("No catalogue images match this selection.")
+    caption_template = caption_template_check(caption_template)
+    excluded = dataset_exclusions(
+        images,
+        template=caption_template,
+        trigger_token=trigger_token,
+        include_unpublished=include_unpublished,
+        include_uncaptioned=include_uncaptioned,
+    )
+    if excluded:
+        left_out = {e["image"] for e in excluded}
+        if len(left_out) == len(images):
+            reasons = sorted({e["reason"] for e in excluded})
+            raise ValidationError(
+                f"All {len(images)} matching images are left out ({'; '.join(reasons)}); "
+                "ask for unpublished or un-captioned images to include them."
+            )
+        images = [image for image in images if image.pk not in left_out]
     options = {
         "bucketing": bucketing,
         "region_examples": region_examples,
@@ -529,8 +679,16 @@ def training_dataset_create(
         "unmasked_weight": unmasked_weight,
     }
     rows_by_image, notes = _dataset_rows(
-        images, trigger_token=trigger_token, resolution=resolution, seed=seed, **options
+        images,
+        trigger_token=trigger_token,
+        resolution=resolution,
+        seed=seed,
+        caption_template=caption_template,
+        **options,
     )
+    notes = [
+        f"Left out ({e['reason']}): {e['accession_number']} image {e['image']}" for e in excluded
+    ] + notes
     if not rows_by_image:
         raise ValidationError(
             "No image of this selection can be used for training: " + " ".join(notes)
@@ -550,7 +708,11 @@ def training_dataset_create(
                 "categories": categories,
                 "motifs": motifs,
                 "items": items,
+                "include_unpublished": include_unpublished,
+                "include_uncaptioned": include_uncaptioned,
+                "excluded": excluded,
             },
+            caption_template=caption_template,
             build_notes=notes,
             created_by=user if getattr(user, "is_authenticated", False) else None,
             **options,
@@ -587,6 +749,7 @@ def _dataset_rows(
     tile_grid: bool,
     masked_loss: bool,
     unmasked_weight: float,
+    caption_template: str = DEFAULT_CAPTION_TEMPLATE,
 ) -> tuple[dict[int, list[TrainingExample]], list[str]]:
     """The unsaved examples of each image (whole, regions, tiles) and a note for everything
     left out. Nothing is written."""
@@ -601,7 +764,7 @@ def _dataset_rows(
             for motif in annotation.motifs.all():
                 labels.append(langmap_get(motif.label, "en") or motif.slug)
         category = image_main_category(cats)
-        caption = caption_for(trigger_token=trigger_token, motif_labels=labels, categories=cats)
+        caption = image_caption(image, template=caption_template, trigger_token=trigger_token)
         rows: list[TrainingExample] = []
 
         def usable(width: int, height: int, what: str) -> bool:
@@ -715,6 +878,30 @@ def training_example_update(
         # Only what was sent: an edit of the caption never reverts a concurrent split change.
         example.save(update_fields=changed or None)
     return example
+
+
+def training_dataset_recaption(
+    *, dataset: TrainingDataset, caption_template: str
+) -> TrainingDataset:
+    """Apply a caption template to every whole-image example of a draft (edited captions are
+    replaced too; region and tile examples keep theirs)."""
+    caption_template = caption_template_check(caption_template)
+    with transaction.atomic():
+        dataset = TrainingDataset.objects.select_for_update().get(pk=dataset.pk)
+        _ensure_draft(dataset)
+        dataset.caption_template = caption_template
+        _save(dataset)
+        examples = dataset.examples.filter(kind=TrainingExample.Kind.WHOLE).select_related(
+            "image__item"
+        )
+        for example in examples.prefetch_related("image__annotations__motifs"):
+            caption = image_caption(
+                example.image, template=caption_template, trigger_token=dataset.trigger_token
+            )
+            # A template that leaves nothing keeps the trigger: a caption is never empty.
+            example.caption = caption or dataset.trigger_token or "image"
+            example.save(update_fields=["caption"])
+    return dataset
 
 
 def training_example_remove(*, example: TrainingExample) -> None:
@@ -873,6 +1060,7 @@ def training_dataset_new_version(*, dataset: TrainingDataset, user=None) -> Trai
             parent=dataset,
             created_by=user if getattr(user, "is_authenticated", False) else None,
             build_notes=dataset.build_notes,
+            caption_template=dataset.caption_template,
             **{name: getattr(dataset, name) for name in DATASET_OPTIONS},
         )
         _save(draft)

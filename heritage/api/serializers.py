@@ -313,6 +313,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "resolution",
             "validation_fraction",
             "seed",
+            "caption_template",
             "selection",
             "content_hash",
             "parent",
@@ -350,6 +351,22 @@ class DatasetCreateSerializer(serializers.Serializer):
     items = serializers.ListField(child=serializers.CharField(), required=False)
     validation_fraction = serializers.FloatField(default=0.1)
     seed = serializers.IntegerField(default=0)
+    caption_template = serializers.CharField(
+        max_length=300,
+        default="{trigger}, {caption}, {motifs}",
+        help_text="Whole-image captions: {trigger}, {caption} (image caption, else item "
+        "description, else title), {title}, {motifs}, {categories}.",
+    )
+    include_unpublished = serializers.BooleanField(
+        default=False, help_text="Keep images of unpublished items or collections."
+    )
+    include_uncaptioned = serializers.BooleanField(
+        default=False, help_text="Keep images whose caption would be the trigger alone."
+    )
+
+
+class RecaptionSerializer(serializers.Serializer):
+    caption_template = serializers.CharField(max_length=300)
 
 
 class ImportSerializer(serializers.Serializer):

@@ -667,6 +667,26 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalogue
             _raise_validation(exc)
         return Response(s.ExampleSerializer(example).data)
 
+    @extend_schema(
+        request=s.RecaptionSerializer,
+        responses={200: s.DatasetSerializer},
+        summary="Apply a caption template",
+    )
+    @action(detail=True, methods=["post"])
+    def recaption(self, request, pk=None):
+        """A draft's whole-image captions again from a template (edited ones replaced too)."""
+        serializer = s.RecaptionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            dataset = services.training_dataset_recaption(
+                dataset=self.get_object(),
+                caption_template=serializer.validated_data["caption_template"],
+            )
+        except services.ValidationError as exc:
+            detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+            raise ValidationError(detail) from None
+        return Response(self.get_serializer(self.get_queryset().get(pk=dataset.pk)).data)
+
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT}, summary="Freeze (job)")
     @action(detail=True, methods=["post"])
     def freeze(self, request, pk=None):

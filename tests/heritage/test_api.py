@@ -213,7 +213,9 @@ def test_datasets_api(anon, curator_client, catalogue):
     )
     assert response.status_code == 201, response.content
     dataset = response.json()
-    assert dataset["train_count"] + dataset["validation_count"] == 4
+    # The unpublished item's image is left out by default, and named for curators.
+    assert dataset["train_count"] + dataset["validation_count"] == 3
+    assert [e["accession_number"] for e in dataset["selection"]["excluded"]] == ["ATL-003"]
     assert anon.get(f"/api/v1/datasets/{dataset['id']}/").status_code == 404  # drafts hidden
     examples = curator_client.get(f"/api/v1/datasets/{dataset['id']}/examples/").json()["results"]
     edit = curator_client.patch(

@@ -132,9 +132,14 @@ def test_dataset_captions_split_hash_freeze_and_versions(catalogue):
         name="atlas", collections=["atlas"], resolution=32, validation_fraction=0.25, seed=1
     )
     examples = list(dataset_examples(dataset))
-    assert len(examples) == 4 and dataset.version == 1 and not dataset.frozen
+    # The unpublished item is left out (and named); captions start from the curator's words.
+    assert len(examples) == 3 and dataset.version == 1 and not dataset.frozen
+    assert [(e["accession_number"], e["reason"]) for e in dataset.selection["excluded"]] == [
+        ("ATL-003", "unpublished")
+    ]
+    assert any("ATL-003" in note for note in dataset.build_notes)
     first = next(e for e in examples if e.image.item.accession_number == "ATL-000")
-    assert first.caption == "[U], tassel, iconographic motif"
+    assert first.caption == "[U], Warp-dyed silk, tassel"
     assert first.category == "iconographic"
     assert [e.split for e in examples].count("validation") == 1
     # Editable before freezing.
@@ -147,7 +152,7 @@ def test_dataset_captions_split_hash_freeze_and_versions(catalogue):
         width, height = map(int, example.bucket.split("x"))
         assert crop.size == (width, height) and crop.mode == "RGB"
         assert width * height <= 32 * 32 and width % 8 == 0 and height % 8 == 0
-    assert len(dataset_examples(frozen, split="train")) == 3
+    assert len(dataset_examples(frozen, split="train")) == 2
     assert services.dataset_content_hash(frozen) == frozen.content_hash
     # Frozen never changes.
     with pytest.raises(ValidationError, match="frozen"):
@@ -166,7 +171,9 @@ def test_dataset_captions_split_hash_freeze_and_versions(catalogue):
 
 def test_a_dataset_changed_while_freezing_is_not_frozen(catalogue):
     """The crops are made outside any transaction; the flip re-checks the examples."""
-    dataset = services.training_dataset_create(name="atlas", collections=["atlas"], resolution=32)
+    dataset = services.training_dataset_create(
+        name="atlas", collections=["atlas"], resolution=32, include_unpublished=True
+    )
     victim = dataset.examples.order_by("pk").last()
 
     def remove_one_midway(fraction: float, message: str) -> None:
