@@ -119,6 +119,7 @@ def _dataset(name: str, trigger: str, size: int = 64):
         resolution=size,
         collections=[name],
         validation_fraction=0.5,
+        caption_template="{trigger}, {motifs}",  # no curator words: the bare trigger
     )
     return services.training_dataset_freeze(dataset=dataset)
 
