@@ -518,7 +518,7 @@ def dataset_exclusions(
 ) -> list[dict[str, Any]]:
     """The images a dataset leaves out unless asked, each named with why: unpublished (its
     item or collection) and un-captioned (no caption, description, title or motif term: the
-    caption would be the trigger alone)."""
+    default caption would be the trigger alone)."""
     out = []
     for image in images:
         reason = ""
@@ -526,9 +526,10 @@ def dataset_exclusions(
             image.item.published and image.item.collection.published
         ):
             reason = "unpublished"
-        elif not include_uncaptioned and image_caption(
-            image, template=template, trigger_token=trigger_token
-        ) in ("", trigger_token.strip()):
+        elif not include_uncaptioned and not (
+            curator_text(image) or any(a.motifs.all() for a in image.annotations.all())
+        ):
+            # Whatever the template: nothing the curator wrote or tagged describes it.
             reason = "no caption, description, title or motif term"
         if reason:
             out.append(
