@@ -47,8 +47,6 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
-    if isinstance(exc, LookupError | ValueError):  # TEMPORARY while services move to DomainError
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     request = context.get("request")
     view = context.get("view")
     logger.error(

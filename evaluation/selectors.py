@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
+from core.errors import Refused
 from evaluation import metrics, power, stats
 from evaluation.models import (
     Assignment,
@@ -465,9 +466,9 @@ def study_report(
 ) -> dict[str, Any]:
     """Everything the report page, the API and the exports show (JSON-serialisable)."""
     if sd_over not in stats.SD_OVER:
-        raise ValueError(f"sd_over must be one of {', '.join(stats.SD_OVER)}")
+        raise Refused(f"sd_over must be one of {', '.join(stats.SD_OVER)}")
     if pair_by not in stats.PAIRINGS:
-        raise ValueError(f"pair_by must be one of {', '.join(stats.PAIRINGS)}")
+        raise Refused(f"pair_by must be one of {', '.join(stats.PAIRINGS)}")
     rows = rating_rows(study)
     conditions = study_conditions(study)
     cells = stats.describe(rows, sd_over=sd_over, conditions=conditions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from core.errors import DomainError
 from generation.models import (
     BaseModel,
     GeneratedImage,
@@ -83,7 +84,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         for run in queryset:
             try:
                 training_run_cancel(run=run)
-            except ValueError as exc:
+            except DomainError as exc:
                 messages.warning(request, f"{run}: {exc}")
 
 

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from archives.services import atomic_with_files, stored_file_save
+from core.errors import Conflict
 from generation.diffusion import inference
 from generation.diffusion.config import (
     PRESETS,
@@ -371,7 +372,7 @@ def training_run_create(
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     """Cancel the run's job (the run reads its status from the job)."""
     if run.job is None:
-        raise ValueError("this run has no job")
+        raise Conflict("this run has no job")
     run.job = job_cancel(job=run.job)
     return run
 

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from core.errors import DomainError
 from core.throttling import throttle_expensive_posts
 from generation import selectors, services
 from generation.diffusion.config import PRESETS
@@ -164,7 +165,7 @@ def run_cancel(request, pk: int):
     try:
         services.training_run_cancel(run=run)
         messages.info(request, "Cancellation requested.")
-    except ValueError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     return redirect("generation:run", pk=pk)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
+from core.errors import Refused
 from heritage.models import (
     Collection,
     GazetteerPassage,
@@ -37,7 +38,7 @@ def dataset_examples(
     )
     if split is not None:
         if split not in TrainingExample.Split.values:
-            raise ValueError(f"split must be one of {TrainingExample.Split.values}, not {split!r}")
+            raise Refused(f"split must be one of {TrainingExample.Split.values}, not {split!r}")
         examples = examples.filter(split=split)
     return examples.order_by("image_id", "pk")
 

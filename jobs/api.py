@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import permissions, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -75,8 +75,5 @@ class JobCancelView(APIView):
     )
     def post(self, request, pk):
         job = get_object_or_404(JobViewSet(request=request).get_queryset(), pk=pk)
-        try:
-            job = job_cancel(job=job)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        job = job_cancel(job=job)  # a finished job: JobStateError, a Conflict (409)
         return Response(JobSerializer(job).data)

@@ -31,6 +31,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.errors import Conflict
 from jobs.models import Job, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ logger = logging.getLogger(__name__)
 QUEUES = ("default", "gpu")
 
 
-class JobStateError(ValueError):
-    """The job is not in a state that allows the requested change."""
+class JobStateError(Conflict):
+    """The job is not in a state that allows the requested change (409 in the API)."""
 
 
 class JobCancelled(Exception):

@@ -18,7 +18,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import ErrorSerializer
+from core.api import ErrorSerializer, drf_validation_error
 from evaluation import selectors, services
 from evaluation.api import serializers as s
 from evaluation.models import Panel, Study, StudyItem
@@ -31,10 +31,6 @@ class IsCurator(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return selectors.user_is_curator(request.user)
-
-
-def _validation(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -87,7 +83,7 @@ class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 user=request.user,
             )
         except DjangoValidationError as exc:
-            raise _validation(exc) from None
+            raise drf_validation_error(exc) from None
         out = s.CuratorStudySerializer(study, context={"request": request})
         return Response(out.data, status=status.HTTP_201_CREATED)
 
@@ -135,7 +131,7 @@ class RatingSubmitView(APIView):
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc)) from None
         except DjangoValidationError as exc:
-            raise _validation(exc) from None
+            raise drf_validation_error(exc) from None
         return Response(
             {"ratings": {r.dimension: {"score": r.score, "comment": r.comment} for r in ratings}}
         )
@@ -203,14 +199,12 @@ class StudyReportView(APIView):
     )
     def get(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
-        try:
-            data = selectors.study_report(
-                study,
-                sd_over=request.query_params.get("sd_over", "ratings"),
-                pair_by=request.query_params.get("pair_by", "group"),
-            )
-        except ValueError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        # An unknown sd_over or pair_by is a core.errors.Refused: 400 with its message.
+        data = selectors.study_report(
+            study,
+            sd_over=request.query_params.get("sd_over", "ratings"),
+            pair_by=request.query_params.get("pair_by", "group"),
+        )
         return Response(data)
 
 
@@ -236,7 +230,7 @@ class StudyReferencesView(APIView):
                 study=study, image_ids=data.validated_data["image_ids"], user=request.user
             )
         except DjangoValidationError as exc:
-            raise _validation(exc) from None
+            raise drf_validation_error(exc) from None
         return Response({"study": study.pk, "references": selectors.study_references(study)})
 
 

@@ -143,10 +143,7 @@ class TrainingRunCancelView(APIView):
     )
     def post(self, request, pk):
         run = get_object_or_404(TrainingRun, pk=pk)
-        try:
-            services.training_run_cancel(run=run)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        services.training_run_cancel(run=run)  # finished: a Conflict, answered 409
         return Response(s.TrainingRunSerializer(run, context={"request": request}).data)
 
 

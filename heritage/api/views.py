@@ -19,6 +19,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from core.api import drf_validation_error
 from heritage import bulk, selectors, services
 from heritage.api import serializers as s
 from heritage.models import (
@@ -175,7 +176,7 @@ class CatalogueViewSet(CachedReadMixin, viewsets.GenericViewSet):
         except services.VersionConflict as exc:
             raise self.stale(obj, expected=exc.expected, current=exc.current) from None
         except services.ValidationError as exc:
-            _raise_validation(exc)
+            raise drf_validation_error(exc) from None
         self.etag_version = obj.version
 
     def _cache_key(self, request) -> str | None:
@@ -313,11 +314,6 @@ class PassageFilter(django_filters.FilterSet):
         )
 
 
-def _raise_validation(exc) -> None:
-    detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-    raise ValidationError(detail) from None
-
-
 # --- viewsets --------------------------------------------------------------------------------
 
 
@@ -340,7 +336,7 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalo
         try:
             collection = services.collection_create(**data)
         except services.ValidationError as exc:
-            _raise_validation(exc)
+            raise drf_validation_error(exc) from None
         return Response(self.get_serializer(collection).data, status=status.HTTP_201_CREATED)
 
     @versioned_write_schema("Change a collection (curators)", s.CollectionSerializer)
@@ -393,7 +389,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CatalogueVie
                 **data,
             )
         except services.ValidationError as exc:
-            _raise_validation(exc)
+            raise drf_validation_error(exc) from None
         item = self.get_queryset().get(pk=item.pk)
         return Response(self.get_serializer(item).data, status=status.HTTP_201_CREATED)
 
@@ -511,7 +507,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CatalogueVi
                 user=request.user,
             )
         except services.ValidationError as exc:
-            _raise_validation(exc)
+            raise drf_validation_error(exc) from None
         image = self.get_queryset().get(pk=image.pk)
         return Response(self.get_serializer(image).data, status=status.HTTP_201_CREATED)
 
@@ -543,7 +539,7 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalo
                 annotator=request.user,
             )
         except services.ValidationError as exc:
-            _raise_validation(exc)
+            raise drf_validation_error(exc) from None
         annotation = self.get_queryset().get(pk=annotation.pk)
         return Response(self.get_serializer(annotation).data, status=status.HTTP_201_CREATED)
 
@@ -581,7 +577,7 @@ class PassageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalogue
         try:
             passage = services.passage_create(items=data.pop("items", []), **data)
         except services.ValidationError as exc:
-            _raise_validation(exc)
+            raise drf_validation_error(exc) from None
         passage = self.get_queryset().get(pk=passage.pk)
         return Response(self.get_serializer(passage).data, status=status.HTTP_201_CREATED)
 
@@ -627,7 +623,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalogue
                 **serializer.validated_data, user=request.user
             )
         except services.ValidationError as exc:
-            _raise_validation(exc)
+            raise drf_validation_error(exc) from None
         dataset = self.get_queryset().get(pk=dataset.pk)
         return Response(self.get_serializer(dataset).data, status=status.HTTP_201_CREATED)
 
@@ -664,7 +660,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalogue
                 split=serializer.validated_data.get("split"),
             )
         except services.ValidationError as exc:
-            _raise_validation(exc)
+            raise drf_validation_error(exc) from None
         return Response(s.ExampleSerializer(example).data)
 
     @extend_schema(
@@ -695,7 +691,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalogue
         try:
             job = services.training_dataset_request_freeze(dataset=dataset, user=request.user)
         except services.ValidationError as exc:
-            _raise_validation(exc)
+            raise drf_validation_error(exc) from None
         return Response(
             {"job": str(job.id), "job_url": f"/api/v1/jobs/{job.id}/"},
             status=status.HTTP_202_ACCEPTED,
