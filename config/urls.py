@@ -67,6 +67,7 @@ urlpatterns = [
     path("curator/evaluation/", include("evaluation.curator_urls")),
     path("evaluation/", include("evaluation.urls")),
     path("archives/", include("archives.page_urls")),
+    path("jobs/", include("jobs.urls")),
     path("", include("heritage.urls")),
 ]
 # No static(MEDIA_URL), not even in development: files go through downloads.download only.

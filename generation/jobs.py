@@ -58,6 +58,33 @@ def base_model_register(job: Job) -> dict[str, Any]:
     }
 
 
+# --- prompt drafting ---------------------------------------------------------------------------
+
+
+@job_handler("generation.prompt_draft", queue="default", timeout=10 * 60)
+def prompt_draft(job: Job) -> dict[str, Any]:
+    """Ask the LLM for a prompt draft of the passage ``params["passage_id"]`` and keep it on
+    the passage. A refusal or failure ends the job with the reason (no traceback)."""
+    from django.core.exceptions import ValidationError
+
+    from generation.diffusion.prompting import PromptDraftError, PromptDraftRefused
+    from heritage.models import GazetteerPassage
+
+    passage = GazetteerPassage.objects.get(pk=job.params["passage_id"])
+    job_progress(job, 0.1, "asking the language model")
+    try:
+        text = services.passage_prompt_draft(passage=passage)
+    except PromptDraftRefused as exc:  # its message says so ("The language model declined")
+        raise ValidationError(str(exc), code="refused") from None
+    except PromptDraftError as exc:
+        raise ValidationError(str(exc), code="failed") from None
+    return {
+        "passage_id": passage.pk,
+        "prompt_draft": text,
+        "message": f"Draft kept on the passage (edit and approve it): {text}"[:500],
+    }
+
+
 # --- training ----------------------------------------------------------------------------------
 
 

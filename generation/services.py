@@ -828,10 +828,44 @@ def generated_image_approve(
     return image
 
 
+def passage_prompt_draft_request(*, passage, user=None) -> Job:
+    """Queue ``generation.prompt_draft`` for the passage (the LLM call is a job: it may take
+    as long as ATELIER_LLM_TIMEOUT). Asked again while one is queued or running: that job.
+
+    Raises ``PromptDraftError`` at once when drafting is off (no endpoint configured).
+    """
+    from generation.diffusion.prompting import PromptDraftError
+
+    if not settings.ATELIER_LLM_URL:
+        raise PromptDraftError("Prompt drafting is off: no language-model endpoint is configured.")
+    with transaction.atomic():
+        pending = prompt_draft_job_pending(passage=passage)
+        if pending is not None:
+            return pending
+        return job_enqueue(
+            kind="generation.prompt_draft", params={"passage_id": passage.pk}, user=user
+        )
+
+
+def prompt_draft_job_pending(*, passage) -> Job | None:
+    """The passage's drafting job while it is queued or running (the passage is "drafting")."""
+    return (
+        Job.objects.filter(
+            kind="generation.prompt_draft",
+            params__passage_id=passage.pk,
+            status__in=[Job.Status.QUEUED, Job.Status.RUNNING],
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
 def passage_prompt_draft(*, passage) -> str:
     """Ask the configured LLM for a prompt draft and keep it on the passage (not approved).
 
-    Raises ``PromptDraftError`` with a message for the curator when drafting is off or fails.
+    Raises ``PromptDraftError`` with a message for the curator when drafting is off or fails
+    (``PromptDraftRefused`` when the model declined). Runs in the ``generation.prompt_draft``
+    job, never in a request.
     """
     from generation.diffusion.prompting import LlmEndpoint, draft_prompt, passage_message
     from heritage.services import passage_update

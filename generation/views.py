@@ -10,6 +10,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST, require_safe
 
 from core.errors import DomainError
@@ -262,17 +264,20 @@ def image_approve(request, pk: int):
 @curator_required
 @require_POST
 def passage_draft(request, pk: int):
-    """Draft a prompt with the LLM; any failure is a message on the page, never an error page."""
+    """Queue a prompt draft by the LLM and follow its job; drafting off is a message."""
     from heritage.models import GazetteerPassage
 
     passage = get_object_or_404(GazetteerPassage, pk=pk)
+    back = request.POST.get("next") or reverse("generation:request_new")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse("generation:request_new")
     try:
-        draft = services.passage_prompt_draft(passage=passage)
+        job = services.passage_prompt_draft_request(passage=passage, user=request.user)
     except PromptDraftError as exc:
         messages.error(request, f"No draft: {exc}")
-    else:
-        messages.success(request, f"Draft kept on the passage (edit and approve it): {draft}")
-    return redirect(request.POST.get("next") or "generation:request_new")
+        return redirect(back)
+    # The model may take a while: a job, followed on its page, which links back.
+    return redirect(f"{reverse('jobs:job', args=[job.pk])}?{urlencode({'next': back})}")
 
 
 # --- content credentials (docs/content-credentials.md) --------------------------------------

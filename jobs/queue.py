@@ -295,9 +295,19 @@ def job_cancel(*, job: Job) -> Job:
     return locked
 
 
+def _close_stale_connections() -> None:
+    """Drop stale database connections, as a request would, unless we are inside a transaction
+    (``run_job`` called in-process, as tests and ``load_demo_catalogue`` do): closing would
+    break it."""
+    from django.db import connection
+
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 def _finish(job_id, worker: str, status: str, **fields: Any) -> bool:
     """Record the outcome, unless the row was meanwhile re-queued or claimed by another worker."""
-    close_old_connections()  # after a long job the connection may be stale
+    _close_stale_connections()  # after a long job the connection may be stale
     return bool(
         Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, worker_name=worker).update(
             status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
@@ -309,7 +319,7 @@ def run_job(job_id: str) -> dict[str, Any] | None:
     """The single RQ entry point: claim the row, run its handler, record the outcome."""
     from rq.timeouts import JobTimeoutException
 
-    close_old_connections()
+    _close_stale_connections()
     me = worker_identity()
     now = timezone.now()
     claimed = Job.objects.filter(
@@ -359,5 +369,7 @@ def run_job(job_id: str) -> dict[str, Any] | None:
             message=f"failed: {exc}"[:500],
         )
         return None
-    _finish(job.pk, me, Job.Status.SUCCEEDED, result=result, progress=1.0, message="done")
+    # A handler may say what it did in a line (result["message"]); else "done".
+    message = str(result.get("message") or "done")[:500]
+    _finish(job.pk, me, Job.Status.SUCCEEDED, result=result, progress=1.0, message=message)
     return result

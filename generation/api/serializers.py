@@ -5,7 +5,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from generation import selectors as generation_selectors
 from generation.diffusion.config import PRESETS
+from generation.diffusion.inference import SHAPES
 from generation.models import (
     BaseModel,
     GeneratedImage,
@@ -84,10 +86,12 @@ class BaseModelRegisterSerializer(serializers.Serializer):
 
 class CheckpointSerializer(serializers.ModelSerializer):
     file = StoredFileField(source="archive")
+    # The LoRA as it was at this checkpoint (name it as "checkpoint" in a generation request).
+    lora = StoredFileField(allow_null=True)
 
     class Meta:
         model = TrainingCheckpoint
-        fields = ["epoch", "step", "loss", "file"]
+        fields = ["id", "epoch", "step", "loss", "validation_loss", "lora", "file"]
 
 
 class ValidationImageSerializer(serializers.ModelSerializer):
@@ -107,7 +111,15 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     lora_diffusers = StoredFileField(allow_null=True)
     lora_kohya = StoredFileField(allow_null=True)
     checkpoints = CheckpointSerializer(many=True, read_only=True)
+    look_first_checkpoint = serializers.SerializerMethodField(
+        help_text="Id of the checkpoint with the lowest held-out loss (the one to look at first)."
+    )
     validation_images = ValidationImageSerializer(many=True, read_only=True)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_look_first_checkpoint(self, run: TrainingRun) -> int | None:
+        best = generation_selectors.checkpoint_to_look_at_first(run)
+        return best.pk if best else None
 
     class Meta:
         model = TrainingRun
@@ -130,6 +142,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "lora_diffusers",
             "lora_kohya",
             "checkpoints",
+            "look_first_checkpoint",
             "validation_images",
             "sweep",
             "error",
@@ -227,6 +240,7 @@ class GenerationRequestSerializer(serializers.ModelSerializer):
             "item",
             "base_model",
             "training_run",
+            "checkpoint",
             "lora_scale",
             "sampler",
             "steps",
@@ -253,6 +267,11 @@ class GenerationRequestCreateSerializer(serializers.Serializer):
     item = serializers.IntegerField(required=False, allow_null=True)
     base_model = serializers.IntegerField(required=False, allow_null=True)
     training_run = serializers.IntegerField(required=False, allow_null=True)
+    checkpoint = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="A checkpoint id of the run: its LoRA instead of the final one.",
+    )
     lora_scale = serializers.FloatField(required=False, default=1.0)
     sampler = serializers.ChoiceField(
         choices=GenerationRequest.Sampler.values, required=False, default="ddim"
@@ -261,6 +280,14 @@ class GenerationRequestCreateSerializer(serializers.Serializer):
     cfg = serializers.FloatField(required=False, default=7.0)
     width = serializers.IntegerField(required=False, allow_null=True, default=None)
     height = serializers.IntegerField(required=False, allow_null=True, default=None)
+    shape = serializers.ChoiceField(
+        choices=list(SHAPES),
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Instead of width and height: square, hanging_scroll (1:2), handscroll (4:1), "
+        "sized from the base model's native resolution.",
+    )
     images = serializers.IntegerField(required=False, allow_null=True, default=None)
     seeds = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=2**32 - 1),
@@ -282,8 +309,11 @@ class TrainingPresetSerializer(serializers.Serializer):
     settings = serializers.DictField(help_text="Training settings the preset sets.")
 
 
-class PromptDraftSerializer(serializers.Serializer):
-    prompt_draft = serializers.CharField(help_text="Kept on the passage as its draft.")
+class PromptDraftJobSerializer(serializers.Serializer):
+    """A queued prompt draft: poll ``job_url``; on success its result has ``prompt_draft``."""
+
+    job = serializers.UUIDField()
+    job_url = serializers.CharField()
     passage = serializers.IntegerField()
 
 
@@ -291,10 +321,6 @@ class DetailSerializer(serializers.Serializer):
     """An error or refusal message."""
 
     detail = serializers.CharField()
-
-
-class RefusedSerializer(DetailSerializer):
-    refused = serializers.BooleanField(help_text="The model declined to draft.")
 
 
 class CredentialsVerifySerializer(serializers.Serializer):

@@ -15,8 +15,15 @@ from rest_framework.views import APIView
 from generation import selectors, services
 from generation.api import serializers as s
 from generation.diffusion.config import PRESETS
-from generation.diffusion.prompting import PromptDraftError, PromptDraftRefused
-from generation.models import BaseModel, GeneratedImage, GenerationRequest, Sweep, TrainingRun
+from generation.diffusion.prompting import PromptDraftError
+from generation.models import (
+    BaseModel,
+    GeneratedImage,
+    GenerationRequest,
+    Sweep,
+    TrainingCheckpoint,
+    TrainingRun,
+)
 from jobs.models import Job
 
 
@@ -225,6 +232,7 @@ class GenerationRequestViewSet(viewsets.ReadOnlyModelViewSet):
                 "item": _get(HeritageItem, v.get("item"), "item"),
                 "base_model": _get(BaseModel, v.get("base_model"), "base_model"),
                 "training_run": _get(TrainingRun, v.get("training_run"), "training_run"),
+                "checkpoint": _get(TrainingCheckpoint, v.get("checkpoint"), "checkpoint"),
             },
             user=request.user,
         )
@@ -289,16 +297,21 @@ class GeneratedImageApproveView(APIView):
 
 
 class PassageDraftPromptView(APIView):
-    """Ask the configured LLM for a prompt draft of a passage (kept as the passage's draft)."""
+    """Queue a prompt draft of a passage by the configured LLM (a job: the answer may take a
+    while). When the job succeeds the draft is the passage's ``prompt_draft`` (not approved);
+    when the model declines or fails, the job fails with the reason."""
 
     permission_classes = [IsCurator]
 
     @extend_schema(
         request=None,
         responses={
-            200: s.PromptDraftSerializer,
-            422: s.RefusedSerializer,
-            503: OpenApiResponse(s.DetailSerializer, description="Drafting is off or failed"),
+            202: OpenApiResponse(
+                s.PromptDraftJobSerializer,
+                description="Queued (or already queued for this passage): poll the job; "
+                "its result has prompt_draft, its error says why there is none.",
+            ),
+            503: OpenApiResponse(s.DetailSerializer, description="Drafting is off"),
         },
     )
     def post(self, request, pk):
@@ -306,12 +319,13 @@ class PassageDraftPromptView(APIView):
 
         passage = get_object_or_404(GazetteerPassage, pk=pk)
         try:
-            draft = services.passage_prompt_draft(passage=passage)
-        except PromptDraftRefused as exc:
-            return Response({"detail": str(exc), "refused": True}, status=422)
+            job = services.passage_prompt_draft_request(passage=passage, user=request.user)
         except PromptDraftError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        return Response({"prompt_draft": draft, "passage": passage.pk})
+        return Response(
+            {"job": str(job.pk), "job_url": f"/api/v1/jobs/{job.pk}/", "passage": passage.pk},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class GeneratedImageDownloadView(APIView):

@@ -45,7 +45,7 @@ def test_action_views_document_their_bodies_and_refusals(schema):
     presets = paths["/api/v1/training-presets/"]["get"]["responses"]["200"]
     assert presets["content"]["application/json"]["schema"]["type"] == "array"
     draft = paths["/api/v1/passages/{id}/draft-prompt/"]["post"]
-    assert set(draft["responses"]) == {"200", "422", "503", "400", "403", "404", "429"}
+    assert set(draft["responses"]) == {"202", "503", "400", "403", "404", "429"}
     create = paths["/api/v1/generation-requests/"]["post"]
     body = create["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/GenerationRequestCreateRequest"}

@@ -15,6 +15,7 @@ from generation.diffusion.prompting import (
     PromptDraftRefused,
     draft_prompt,
 )
+from tests.conftest import wait_for
 
 DRAFT = '"Misty green mountains above a winding river, ink wash"'
 
@@ -126,36 +127,70 @@ def test_off_and_unreachable():
         draft_prompt(endpoint("http://127.0.0.1:9/v1", timeout=1), "x")
 
 
-@pytest.mark.django_db
-def test_the_page_keeps_the_draft_or_shows_why_not(client, curator, fake_llm, settings):
+@pytest.mark.worker
+def test_the_page_queues_a_draft_job_that_keeps_the_draft_or_says_why_not(
+    start_worker, client, curator, fake_llm, settings, monkeypatch
+):
+    from rest_framework.test import APIClient
+
     from heritage.services import passage_create
+    from jobs.models import Job
 
     client.force_login(curator)
     passage = passage_create(source_work="Gazetteer", original_text="山高水长")
     url = f"/curator/generation/passages/{passage.pk}/draft/"
+    back = "/curator/generation/requests/new/"
+    # Drafting off: said at once, nothing queued.
     settings.ATELIER_LLM_URL = ""
-    page = client.post(url, {"next": "/curator/generation/requests/new/"}, follow=True)
+    page = client.post(url, {"next": back}, follow=True)
     assert page.status_code == 200 and "Prompt drafting is off" in page.content.decode()
+    assert not Job.objects.exists()
 
+    # The worker reads the endpoint from its environment, the web side from settings.
+    for name, value in (("URL", fake_llm), ("MODEL", "fake-1"), ("TIMEOUT", "0.3")):
+        monkeypatch.setenv(f"ATELIER_LLM_{name}", value)
     settings.ATELIER_LLM_URL, settings.ATELIER_LLM_MODEL = fake_llm, "fake-1"
-    settings.ATELIER_LLM_TIMEOUT = 0.3
-    FakeChat.mode = "slow"
-    page = client.post(url, follow=True)
-    assert page.status_code == 200 and "did not answer within 0.3 s" in page.content.decode()
+    worker = start_worker(("default",))
+
+    def draft_job(mode: str) -> Job:
+        FakeChat.mode = mode
+        response = client.post(url, {"next": back})
+        assert response.status_code == 302  # to the job's page, which links back
+        job = Job.objects.get(kind="generation.prompt_draft", status__in=["queued", "running"])
+        assert response["Location"].startswith(f"/jobs/{job.pk}/?next=")
+        page = client.get(response["Location"]).content.decode()
+        assert "generation.prompt_draft" in page and f'hx-get="/jobs/{job.pk}/status/' in page
+        wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, message=worker.output())
+        return Job.objects.get(pk=job.pk)
+
+    slow = draft_job("slow")
+    assert slow.status == "failed" and "did not answer within 0.3 s" in slow.error
+    fragment = client.get(f"/jobs/{slow.pk}/status/?next={back}").content.decode()
+    assert "did not answer within 0.3 s" in fragment and "hx-get" not in fragment
+    assert f'href="{back}"' in fragment
     passage.refresh_from_db()
     assert passage.prompt_draft == "" and passage.approved_prompt == ""
 
-    FakeChat.mode = "ok"
-    page = client.post(url, follow=True)
-    assert "Draft kept on the passage" in page.content.decode()
+    ok = draft_job("ok")
+    assert ok.status == "succeeded" and ok.result["prompt_draft"].startswith("Misty green")
+    assert "Draft kept on the passage" in client.get(f"/jobs/{ok.pk}/").content.decode()
     passage.refresh_from_db()
     assert passage.prompt_draft.startswith("Misty green mountains")
     assert passage.approved_prompt == ""  # the curator approves, not the model
-
-    from rest_framework.test import APIClient
 
     api = APIClient()
     api.force_authenticate(curator)
     FakeChat.mode = "refuse"
     response = api.post(f"/api/v1/passages/{passage.pk}/draft-prompt/")
-    assert response.status_code == 422 and response.json()["refused"] is True
+    assert response.status_code == 202
+    body = response.json()
+    assert body["passage"] == passage.pk and body["job_url"] == f"/api/v1/jobs/{body['job']}/"
+    refused = wait_for(
+        lambda: (
+            (job := api.get(body["job_url"]).json())["status"] in ("failed", "succeeded") and job
+        ),
+        message=worker.output(),
+    )
+    assert refused["status"] == "failed" and "declined" in refused["error"]
+    passage.refresh_from_db()
+    assert passage.prompt_draft.startswith("Misty green mountains")  # kept: nothing changed
