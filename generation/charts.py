@@ -20,6 +20,9 @@ class Curve:
     points: Sequence[Sequence[float]]  # [[step, loss], ...]
     checkpoints: Sequence[int] = field(default_factory=list)  # steps with a checkpoint
     steps_per_epoch: float | None = None
+    # [[step, loss], ...] at checkpoints: the held-out (validation split) loss, fixed noise
+    held_out: Sequence[Sequence[float]] = field(default_factory=list)
+    look_first: int | None = None  # the checkpoint step to look at first (lowest held-out)
 
 
 def smooth(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
@@ -63,6 +66,30 @@ def loss_chart_svg(curves: Sequence[Curve], *, title: str = "", width: float = 8
         axes.plot(steps, smooth(losses), color=colour, linewidth=2, label=curve.label)
         for step in curve.checkpoints:
             axes.axvline(step, color=colour, linestyle="--", linewidth=0.8, alpha=0.6)
+        held = [(float(s), float(v)) for s, v in curve.held_out if v is not None]
+        if held:
+            axes.plot(
+                [s for s, _ in held],
+                [v for _, v in held],
+                color=colour,
+                linestyle=":",
+                marker="o",
+                markersize=5,
+                linewidth=1.5,
+                label=f"{curve.label}: held-out loss" if len(curves) > 1 else "held-out loss",
+            )
+            if curve.look_first is not None:
+                best = [v for s, v in held if s == curve.look_first]
+                if best:
+                    axes.plot(
+                        [curve.look_first],
+                        best,
+                        marker="*",
+                        markersize=14,
+                        color=colour,
+                        linestyle="none",
+                        label="look at first (lowest held-out loss)",
+                    )
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("training loss (MSE)")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -80,7 +107,7 @@ def loss_chart_svg(curves: Sequence[Curve], *, title: str = "", width: float = 8
         top = axes.secondary_xaxis("top", functions=(lambda s: s / per, lambda e: e * per))
         top.set_xlabel("epoch")
         top.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(single) > 1:
+    if len(single) > 1 or any(c.held_out for c in curves):
         axes.legend(fontsize=8, loc="upper right", frameon=False)
     note = "faint dots: logged loss · line: smoothed (EMA 0.9)"
     if any(c.checkpoints for c in curves):

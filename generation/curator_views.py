@@ -166,11 +166,17 @@ def run_curve(run: TrainingRun) -> Curve:
         epochs = [p for p in run.loss_log if p.get("epoch")]
         if epochs and epochs[-1]["epoch"]:
             per_epoch = epochs[-1]["step"] / epochs[-1]["epoch"]
+    held_out = [
+        [c.step, c.validation_loss] for c in run.checkpoints.all() if c.validation_loss is not None
+    ]
+    best = selectors.checkpoint_to_look_at_first(run)
     return Curve(
         label=run.name or f"run {run.pk}",
         points=points,
         checkpoints=list(run.checkpoints.values_list("step", flat=True)),
         steps_per_epoch=per_epoch,
+        held_out=held_out,
+        look_first=best.step if best else None,
     )
 
 
@@ -204,6 +210,7 @@ def run_loss_svg(request, pk: int):
             curve.points[-1:] if curve.points else None,
             len(curve.points),
             curve.checkpoints,
+            curve.held_out,
         ],
         lambda: loss_chart_svg([curve], title=f"{curve.label} — {run.status}"),
     )

@@ -20,7 +20,7 @@ EXPERT_GROUP = "expert"  # evaluation's group (named here: generation does not i
 def _owned_here(stored: StoredFile) -> bool:
     return (
         TrainingRun.objects.filter(Q(lora_diffusers=stored) | Q(lora_kohya=stored)).exists()
-        or TrainingCheckpoint.objects.filter(archive=stored).exists()
+        or TrainingCheckpoint.objects.filter(Q(archive=stored) | Q(lora=stored)).exists()
         or ValidationImage.objects.filter(file=stored).exists()
         or GenerationRequest.objects.filter(contact_sheet=stored).exists()
         or GeneratedImage.objects.filter(file=stored).exists()

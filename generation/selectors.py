@@ -102,3 +102,10 @@ def sweep_comparison(sweep: Sweep) -> list[dict]:
             }
         )
     return rows
+
+
+def checkpoint_to_look_at_first(run: TrainingRun):
+    """The checkpoint with the lowest held-out loss (ties: the earlier), or None when no
+    checkpoint has one (no validation split): the one a curator should look at first."""
+    measured = [c for c in run.checkpoints.all() if c.validation_loss is not None]
+    return min(measured, key=lambda c: (c.validation_loss, c.step)) if measured else None

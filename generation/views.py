@@ -143,7 +143,8 @@ def run_detail(request, pk: int):
             "job": run.job,
             "plot": loss_plot(curve),
             "svg": {"w": SVG_W, "h": SVG_H, "pad": SVG_PAD},
-            "checkpoints": run.checkpoints.select_related("archive"),
+            "checkpoints": run.checkpoints.select_related("archive", "lora"),
+            "look_first": selectors.checkpoint_to_look_at_first(run),
             "validation_images": run.validation_images.select_related("file"),
             # Base vs LoRA rows of the validation metrics; the rest (steps, device...) as facts.
             "validation_metrics": [
