@@ -22,7 +22,13 @@ from PIL import Image
 
 from archives.services import atomic_with_files, stored_file_read, stored_file_save
 from heritage import imaging
-from heritage.bucketing import bucket_plan, region_box, regions_in_crop, square_plan, tile_boxes
+from heritage.bucketing import (
+    bucket_plan,
+    example_crop,
+    region_box,
+    regions_in_crop,
+    tile_boxes,
+)
 from heritage.models import (
     Collection,
     GazetteerPassage,
@@ -834,19 +840,15 @@ def _dataset_rows(
 
 
 def example_plan(example: TrainingExample):
-    """The bucket plan of an example (its box of the original, or the whole image) at its
-    dataset's resolution: what the page shows and the freeze job crops. ValueError when no
-    bucket can take it."""
-    dataset = example.dataset
-    x, y, w, h = example.box or (0, 0, example.image.width, example.image.height)
-    if dataset.bucketing:
-        plan = bucket_plan(
-            w, h, resolution=dataset.resolution, name=f"{example.image.item.accession_number}"
-        )
-    else:
-        plan = square_plan(w, h, dataset.resolution)
-    left, top, cw, ch = plan.crop
-    return plan, (x + left, y + top, cw, ch)
+    """The bucket plan of an example and its crop box in the original's pixels
+    (``heritage.bucketing.example_crop``); ValueError when no bucket can take it."""
+    return example_crop(
+        image_size=(example.image.width, example.image.height),
+        box=example.box,
+        resolution=example.dataset.resolution,
+        bucketing=example.dataset.bucketing,
+        name=example.image.item.accession_number,
+    )
 
 
 def _ensure_draft(dataset: TrainingDataset) -> None:
