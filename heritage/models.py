@@ -7,6 +7,8 @@ and point to derivatives made by the ``heritage.derivatives`` job.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -390,6 +392,26 @@ class TrainingExample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset} #{self.image_id}: {self.caption[:40]}"
+
+    @property
+    def training_crop(self) -> dict[str, Any]:
+        """{"bucket": "WxH", "crop": [x, y, w, h] in the original's pixels} as frozen, or as
+        the freeze will make it; {"error": why} when no bucket can take it."""
+        if self.bucket:
+            return {"bucket": self.bucket, "crop": [round(v) for v in self.crop_box]}
+        from heritage.bucketing import example_crop
+
+        try:
+            plan, crop = example_crop(
+                image_size=(self.image.width, self.image.height),
+                box=self.box,
+                resolution=self.dataset.resolution,
+                bucketing=self.dataset.bucketing,
+                name=self.image.item.accession_number,
+            )
+        except ValueError as error:
+            return {"error": str(error)}
+        return {"bucket": plan.label, "crop": [round(v) for v in crop]}
 
 
 class CatalogueState(models.Model):

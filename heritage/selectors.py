@@ -34,7 +34,7 @@ def dataset_examples(
 ) -> QuerySet[TrainingExample]:
     """The examples of a dataset (with image, original and crop files), in a stable order."""
     examples = TrainingExample.objects.filter(dataset=dataset).select_related(
-        "image__original", "image__item", "crop"
+        "image__original", "image__item", "crop", "dataset"
     )
     if split is not None:
         if split not in TrainingExample.Split.values:

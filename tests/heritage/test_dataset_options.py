@@ -122,6 +122,23 @@ def test_regions_tiles_and_notes(scrolls):
     assert draft.examples.filter(kind="region").count() == 1
 
 
+def test_the_dataset_page_shows_each_examples_bucket_and_crop(scrolls, client):
+    from tests.conftest import make_user
+
+    dataset = services.training_dataset_create(
+        name="page", collections=["scrolls"], resolution=64, region_examples=True, **INCLUDE
+    )
+    client.force_login(make_user("curator-page", "curator"))
+    url = f"/curator/catalogue/datasets/{dataset.pk}/"
+    draft = client.get(url).content.decode()
+    assert "<strong>32x128</strong> px from 200x800 at (0, 0) of 200x800" in draft  # whole
+    assert "annotated region · <strong>" in draft
+    assert "SCR-3 (thumb.png) is 6x6 px" in draft  # the build notes
+    frozen = services.training_dataset_freeze(dataset=dataset)
+    page = client.get(f"/curator/catalogue/datasets/{frozen.pk}/").content.decode()
+    assert "<strong>32x128</strong> px from 200x800 at (0, 0) of 200x800" in page
+
+
 def test_regions_share_their_images_split(scrolls):
     dataset = services.training_dataset_create(
         name="split",
