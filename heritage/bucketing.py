@@ -48,6 +48,26 @@ def bucket_plan(width: int, height: int, *, resolution: int, name: str) -> Bucke
     return square_plan(width, height, resolution)
 
 
+def example_crop(
+    *,
+    image_size: tuple[int, int],
+    box: list[int] | tuple[int, ...],
+    resolution: int,
+    bucketing: bool,
+    name: str,
+) -> tuple[BucketPlan, tuple[float, float, float, float]]:
+    """The plan of an example (``box`` of the original, or all of it) and its crop box in the
+    original's pixels: what the dataset page shows and the freeze job crops. ValueError
+    naming the image when no bucket can take it."""
+    x, y, w, h = box or (0, 0, image_size[0], image_size[1])
+    if bucketing:
+        plan = bucket_plan(w, h, resolution=resolution, name=name)
+    else:
+        plan = square_plan(w, h, resolution)
+    left, top, cw, ch = plan.crop
+    return plan, (x + left, y + top, cw, ch)
+
+
 def square_plan(width: int, height: int, resolution: int) -> BucketPlan:
     """The old centred square (datasets built without bucketing)."""
     side = min(width, height)
