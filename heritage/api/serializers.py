@@ -277,8 +277,20 @@ class ExampleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingExample
-        fields = ["id", "image", "item", "caption", "split", "category", "crop_sha256"]
-        read_only_fields = ["image", "category"]
+        fields = [
+            "id",
+            "image",
+            "item",
+            "caption",
+            "split",
+            "category",
+            "kind",
+            "box",
+            "bucket",
+            "crop_box",
+            "crop_sha256",
+        ]
+        read_only_fields = ["image", "category", "kind", "box", "bucket", "crop_box"]
 
     def get_item(self, obj: TrainingExample) -> str:
         return obj.image.item.accession_number
@@ -314,6 +326,14 @@ class DatasetSerializer(serializers.ModelSerializer):
             "validation_fraction",
             "seed",
             "caption_template",
+            "bucketing",
+            "region_examples",
+            "region_margin",
+            "tiles_per_image",
+            "tile_grid",
+            "masked_loss",
+            "unmasked_weight",
+            "build_notes",
             "selection",
             "content_hash",
             "parent",
@@ -363,6 +383,26 @@ class DatasetCreateSerializer(serializers.Serializer):
     include_uncaptioned = serializers.BooleanField(
         default=False, help_text="Keep images whose caption would be the trigger alone."
     )
+    # Build options (issue 20); the service checks their ranges.
+    bucketing = serializers.BooleanField(
+        default=True, help_text="Crop each image at its aspect-ratio bucket, not a square."
+    )
+    region_examples = serializers.BooleanField(
+        default=False, help_text="One more example per annotated region, captioned from it."
+    )
+    region_margin = serializers.FloatField(
+        default=0.1, help_text="Margin around a region, as a fraction of its size per side."
+    )
+    tiles_per_image = serializers.IntegerField(
+        default=0,
+        help_text="Crops of resolution px at the original scale from images at least twice "
+        "the resolution on both sides (textiles); 0: none.",
+    )
+    tile_grid = serializers.BooleanField(default=False, help_text="Tiles on a grid, not seeded.")
+    masked_loss = serializers.BooleanField(
+        default=False, help_text="Weigh the loss of annotated regions 1, the rest unmasked_weight."
+    )
+    unmasked_weight = serializers.FloatField(default=0.1)
 
 
 class RecaptionSerializer(serializers.Serializer):

@@ -163,3 +163,34 @@ def test_nothing_usable_is_refused_by_name(scrolls):
         services.training_dataset_create(name="t", items=["SCR-3"], resolution=64, **INCLUDE)
     with pytest.raises(ValidationError, match="unmasked_weight"):
         services.training_dataset_create(name="t", items=["SCR-0"], unmasked_weight=2, **INCLUDE)
+
+
+def test_the_api_takes_the_build_options(scrolls):
+    from rest_framework.test import APIClient
+
+    from tests.conftest import make_user
+
+    api = APIClient()
+    api.force_authenticate(make_user("curator-api", "curator"))
+    body = {
+        "name": "api",
+        "collections": ["scrolls"],
+        "resolution": 64,
+        "region_examples": True,
+        "masked_loss": True,
+        "unmasked_weight": 0.3,
+        **INCLUDE,
+    }
+    response = api.post("/api/v1/datasets/", body, format="json")
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert (data["region_examples"], data["masked_loss"], data["unmasked_weight"]) == (
+        True,
+        True,
+        0.3,
+    )
+    assert any("thumb.png" in note for note in data["build_notes"])
+    examples = api.get(data["examples_url"]).json()["results"]
+    assert {e["kind"] for e in examples} == {"whole", "region"}
+    refused = api.post("/api/v1/datasets/", {**body, "unmasked_weight": 3}, format="json")
+    assert refused.status_code == 400 and "unmasked_weight" in refused.json()
