@@ -13,7 +13,10 @@ Each app says in its own ``bag.py`` (found by ``autodiscover_modules("bag")`` in
 * ``register_readable(fn)``: ``fn(graph) -> {payload-relative path: text}``, the readable
   extras (CSV, JSON) an app writes for the records of its models in a bag;
 * ``register_provenance(fn)``: ``fn(builder)``, the PREMIS events an app's records contribute
-  (``archives.provenance.ProvenanceBuilder``).
+  (``archives.provenance.ProvenanceBuilder``);
+* ``register_check(fn)``: ``fn(document, payload) -> [problem, ...]``, an app's test that a
+  bag's records are complete (``document``: data/atelier.json, ``payload``: the data/ folder),
+  run by ``bagit_validate`` after the generic check that every reference is in the bag.
 
 A scope's graph is the closure of its root under its relations and every forward foreign key
 (``archives.bag_graph.collect``); another app may add relations and labels to a scope it does
@@ -72,11 +75,13 @@ class RecordRules:
 
 Readable = Callable[["RecordGraph"], dict[str, str]]
 Provenance = Callable[["ProvenanceBuilder"], None]
+Check = Callable[[dict[str, Any], Any], list[str]]
 
 _scopes: dict[str, BagScope] = {}
 _records: dict[str, RecordRules] = {}
 _readables: list[Readable] = []
 _provenances: list[Provenance] = []
+_checks: list[Check] = []
 
 
 def register_scope(scope: BagScope) -> BagScope:
@@ -113,6 +118,16 @@ def register_provenance(fn: Provenance) -> Provenance:
     if fn not in _provenances:
         _provenances.append(fn)
     return fn
+
+
+def register_check(fn: Check) -> Check:
+    if fn not in _checks:
+        _checks.append(fn)
+    return fn
+
+
+def bag_checks() -> list[Check]:
+    return list(_checks)
 
 
 def bag_scopes() -> dict[str, BagScope]:

@@ -439,6 +439,9 @@ def bag_check_folder(root: Path) -> OpenedBag:
         problems.append(str(exc))
     if problems:
         raise BagRefused(problems)
+    problems = graph_problems(root / "data")
+    if problems:
+        raise BagRefused(problems)
     payload = [entry for entry in bag.payload_files()]
     payload_bytes = sum((root / entry).stat().st_size for entry in payload)
     info = {key: ", ".join(v) if isinstance(v, list) else str(v) for key, v in bag.info.items()}
@@ -450,6 +453,42 @@ def bag_check_folder(root: Path) -> OpenedBag:
         payload_files=len(payload),
         payload_bytes=payload_bytes,
     )
+
+
+def graph_problems(payload: Path, limit: int = 20) -> list[str]:
+    """Is the bag's record graph closed? Every reference of every record in data/atelier.json
+    is in the bag (a record, a payload file or an agent), and each app's registered check
+    (``bag_registry.register_check``: a dataset holds every example its content hash covers,
+    a study every reference, rating and metric its report lists) finds nothing missing.
+    A bag without atelier.json is a plain BagIt bag: nothing to check."""
+    import json
+
+    from archives.bag_graph import forward_fks, model_or_none
+    from archives.bag_registry import bag_checks
+
+    path = payload / "atelier.json"
+    if not path.is_file():
+        return []
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        records = {r["key"]: r for r in document["records"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"data/atelier.json is not a record graph: {exc}."]
+    known = set(records) | set(document.get("files") or {}) | set(document.get("agents") or {})
+    problems: list[str] = []
+    for key, record in records.items():
+        model = model_or_none(record.get("model", ""))
+        names = [f.name for f in forward_fks(model)] if model is not None else []
+        refs = [(n, record["fields"].get(n)) for n in names]
+        refs += [(n, k) for n, keys in (record.get("m2m") or {}).items() for k in keys]
+        for name, target in refs:
+            if isinstance(target, str) and target not in known:
+                problems.append(f"{key}: {name} refers to {target}, which is not in the bag.")
+    for check in bag_checks():
+        problems.extend(check(document, payload))
+    if len(problems) > limit:
+        problems = [*problems[:limit], f"... and {len(problems) - limit} more problems."]
+    return problems
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from archives.bag_registry import (
     BagScope,
     RecordRules,
     Relation,
+    register_check,
     register_provenance,
     register_readable,
     register_records,
@@ -136,3 +137,65 @@ def catalogue_events(b: ProvenanceBuilder) -> None:
                 detail=f"training dataset {dataset} frozen (content hash {dataset.content_hash})",
                 agents=[(b.person(dataset.created_by), "creator")],
             )
+
+
+@register_check
+def datasets_complete(document: dict[str, Any], payload) -> list[str]:
+    """Each frozen dataset in the bag holds every example its content hash covers: the hash
+    is recomputed from the bag's example records and file checksums (a bag that kept 4 of 8
+    examples fails here, whatever else it holds)."""
+    from heritage.services import dataset_hash_of
+
+    records = {r["key"]: r for r in document.get("records", [])}
+    files = document.get("files") or {}
+    examples: dict[str, list[dict[str, Any]]] = {}
+    for record in records.values():
+        if record.get("model") == "heritage.trainingexample":
+            examples.setdefault(record["fields"].get("dataset"), []).append(record["fields"])
+    problems = []
+    for key, record in records.items():
+        fields = record["fields"]
+        if record.get("model") != "heritage.trainingdataset" or not fields.get("content_hash"):
+            continue
+        mine = examples.get(key, [])
+
+        def sha(file_key: str | None) -> str:
+            return (files.get(file_key) or {}).get("sha256", "") if file_key else ""
+
+        def image_pk(ex: dict[str, Any]) -> int:
+            tail = str(ex.get("image") or "").rpartition(":")[2]
+            return int(tail) if tail.isdigit() else 0
+
+        rows = []
+        for ex in sorted(mine, key=lambda e: (image_pk(e), e.get("part") or 0)):
+            image = records.get(ex.get("image"), {}).get("fields", {})
+            rows.append(
+                {
+                    "original_sha256": sha(image.get("original")),
+                    "crop_sha256": sha(ex.get("crop")),
+                    "caption": ex.get("caption", ""),
+                    "split": ex.get("split", ""),
+                    "kind": ex.get("kind") or "whole",
+                    "box": ex.get("box"),
+                    "mask_regions": ex.get("mask_regions"),
+                }
+            )
+        try:
+            recomputed = dataset_hash_of(
+                trigger_token=fields.get("trigger_token", ""),
+                resolution=fields.get("resolution"),
+                bucketing=fields.get("bucketing", True),
+                masked_loss=fields.get("masked_loss", False),
+                unmasked_weight=fields.get("unmasked_weight", 0.1),
+                examples=rows,
+            )
+        except (TypeError, KeyError) as exc:
+            problems.append(f"{key}: its examples cannot be read ({exc}).")
+            continue
+        if recomputed != fields["content_hash"]:
+            problems.append(
+                f"{key} ({fields.get('name')} v{fields.get('version')}): the bag holds "
+                f"{len(mine)} of its examples, which do not give its content hash: examples "
+                "are missing or changed."
+            )
+    return problems

@@ -919,26 +919,53 @@ def dataset_content_hash(dataset: TrainingDataset) -> str:
     examples = dataset.examples.select_related("image__original", "crop").order_by(
         "image_id", "part"
     )
-    manifest = {
-        "trigger_token": dataset.trigger_token,
-        "resolution": dataset.resolution,
+    return dataset_hash_of(
+        trigger_token=dataset.trigger_token,
+        resolution=dataset.resolution,
+        bucketing=dataset.bucketing,
+        masked_loss=dataset.masked_loss,
+        unmasked_weight=dataset.unmasked_weight,
+        examples=[
+            {
+                "original_sha256": ex.image.original.sha256,
+                "crop_sha256": ex.crop.sha256 if ex.crop_id else "",
+                "caption": ex.caption,
+                "split": ex.split,
+                "kind": ex.kind,
+                "box": ex.box,
+                "mask_regions": ex.mask_regions,
+            }
+            for ex in examples
+        ],
+    )
+
+
+def dataset_hash_of(
+    *,
+    trigger_token: str,
+    resolution: int,
+    bucketing: bool,
+    masked_loss: bool,
+    unmasked_weight: float,
+    examples: list[dict[str, Any]],
+) -> str:
+    """The content hash from plain values (examples ordered by image id, then part): what
+    ``dataset_content_hash`` stores and a bag check recomputes from a bag's records."""
+    manifest: dict[str, Any] = {
+        "trigger_token": trigger_token,
+        "resolution": resolution,
         "examples": [
-            [
-                ex.image.original.sha256,
-                ex.crop.sha256 if ex.crop_id else "",
-                ex.caption,
-                ex.split,
-            ]
+            [ex["original_sha256"], ex["crop_sha256"], ex["caption"], ex["split"]]
             # regions and tiles (and masks) add their own fields; whole images hash as before
-            + ([ex.kind, ex.box] if ex.kind != TrainingExample.Kind.WHOLE else [])
-            + ([ex.mask_regions] if dataset.masked_loss else [])
+            + ([ex["kind"], ex["box"]] if ex["kind"] != TrainingExample.Kind.WHOLE else [])
+            + ([ex["mask_regions"]] if masked_loss else [])
             for ex in examples
         ],
     }
     options = {
-        "bucketing": dataset.bucketing,
-        "masked_loss": dataset.masked_loss,
-        "unmasked_weight": dataset.unmasked_weight,
+        "bucketing": bucketing,
+        "masked_loss": masked_loss,
+        "unmasked_weight": unmasked_weight,
     }
     if options != {"bucketing": True, "masked_loss": False, "unmasked_weight": 0.1}:
         manifest["options"] = options

@@ -39,7 +39,12 @@ def build_run_and_study() -> tuple[TrainingRun, Study]:
             image=image, category="iconographic", meaning={"en": "stripes"}, annotator=curator
         )
     dataset = heritage_services.training_dataset_create(
-        name="silk", resolution=32, collections=["silk"], validation_fraction=0.25, user=curator
+        name="silk",
+        resolution=32,
+        collections=["silk"],
+        validation_fraction=0.25,
+        include_unpublished=True,  # an unpublished collection, as archives often hold
+        user=curator,
     )
     dataset = heritage_services.training_dataset_freeze(dataset=dataset)
     base = BaseModel.objects.create(
