@@ -119,7 +119,7 @@ def skip_to_content(page) -> None:
 
 def rate_with_keyboard(page, scores: dict[str, int], comments: dict[str, str]) -> None:
     """From inside <main>, Tab into each dimension's radio group, move with the arrow keys (or
-    Space for the focused option), type an optional comment; no mouse."""
+    Space for the focused option); then open the folded comments and type them; no mouse."""
     for dimension, score in scores.items():
         radio = tab_until(page, lambda f, d=dimension: f["name"] == f"score_{d}")
         assert radio["type"] == "radio"
@@ -136,14 +136,22 @@ def rate_with_keyboard(page, scores: dict[str, int], comments: dict[str, str]) -
         # A keyboard user sees where they are: the focus ring is drawn.
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline not in ("", "none"), f"no visible focus on {dimension}"
-        if dimension in comments:
-            box = tab_until(page, lambda f, d=dimension: f["id"] == f"comment-{d}", limit=1)
+    if comments:
+        summary = tab_until(page, lambda f: f["tag"] == "summary")
+        assert summary["text"] == "Comments (optional)"
+        if not page.locator("details.eval-comments").evaluate("e => e.open"):
+            page.keyboard.press("Enter")
+        for dimension, comment in comments.items():
+            box = tab_until(page, lambda f, d=dimension: f["id"] == f"comment-{d}")
             assert box["tag"] == "textarea"
-            page.keyboard.type(comments[dimension])
+            page.keyboard.type(comment)
 
 
 def submit_with_keyboard(page, button: str) -> None:
-    now = tab_until(page, lambda f: f["tag"] == "button" and f["text"] == button)
+    """Tab forward to the button (it follows the scales), or back to it from the comments."""
+    wanted = lambda f: f["tag"] == "button" and f["text"] == button  # noqa: E731
+    back = page.evaluate("document.activeElement.tagName") == "TEXTAREA"
+    now = tab_until(page, wanted, back=back)
     assert now["type"] == "submit"
     with page.expect_navigation():
         page.keyboard.press("Enter")
@@ -230,17 +238,23 @@ def test_expert_rates_an_image_with_the_keyboard_alone(page, live_server, study)
     # Each dimension is a named group of five named radio buttons, none chosen yet.
     for value, label in LABELS.items():
         [group] = [n for n in ax_find(tree, "group") if n["name"] == label]
-        assert group["description"] == HELP[value]  # the question, read on entering the group
+        # The question, read on entering the group (image-text match: with the text to match).
+        assert group["description"].startswith(str(HELP[value]))
         radios = ax_find(tree, "radio", group)
         assert [r["name"].split()[0] for r in radios] == ["1", "2", "3", "4", "5"], radios
         assert all(len(r["name"]) > 3 for r in radios), "options need their anchor text"
         assert not any(r["props"].get("checked") in (True, "true") for r in radios)
-    # Image-text match shows the prompt and the passage inside its own group.
+    # The prompt and the passage are shown under the image, and image-text match is described
+    # by them (a screen reader reads them on entering that group).
     item = item_at(study, 1)
-    text_group = page.get_by_role("group", name=LABELS[Dimension.IMAGE_TEXT])
-    assert item.prompt and text_group.get_by_text(item.prompt).is_visible()
-    assert text_group.get_by_text(item.passage.original_text).is_visible()
-    assert text_group.get_by_text(item.passage.english_translation).is_visible()
+    text = page.locator("#item-text")
+    assert item.prompt and text.get_by_text(item.prompt).is_visible()
+    assert text.get_by_text(item.passage.original_text).is_visible()
+    assert text.get_by_text(item.passage.english_translation).is_visible()
+    described = page.locator(f"#dim-{Dimension.IMAGE_TEXT}").get_attribute("aria-describedby")
+    assert "item-text" in described.split()
+    [text_group] = [n for n in ax_find(tree, "group") if n["name"] == LABELS[Dimension.IMAGE_TEXT]]
+    assert item.passage.english_translation in text_group["description"]
 
     skip_to_content(page)
     chosen = {
@@ -371,7 +385,8 @@ PAGE_TEXT = """() => {
 
 # The scale's fixed wording is the same on every page ("... the reference style"), so it
 # tells nothing about an image; everything else must not name a model, run or condition.
-SCALE_WORDING = [a for anchors in ANCHORS.values() for a in anchors] + list(HELP.values())
+SCALE_WORDING = [str(a) for anchors in ANCHORS.values() for a in anchors]
+SCALE_WORDING += [str(h) for h in HELP.values()]
 
 
 def assert_blind(page, pattern: re.Pattern) -> dict:
@@ -396,7 +411,7 @@ def assert_basics(page) -> None:
             const aria = (e.getAttribute('aria-label') || '').trim()
               || e.getAttribute('aria-labelledby');
             const own = e.tagName === 'BUTTON' && e.innerText.trim();
-            const labels = [...(e.labels || [])].some(l => l.innerText.trim());
+            const labels = [...(e.labels || [])].some(l => l.textContent.trim());
             return !(aria || own || labels);
         }).map(e => e.outerHTML.slice(0, 120))""",
     )
