@@ -106,6 +106,12 @@ def test_demo_workflow_through_the_apps_with_a_worker(start_worker, tmp_path):
     # and a flat image of the original's mean colour score: 5 and 1 pairs.
     assert "| *reference:* real Atlas silk (training images vs held-out) | 5 |" in text
     assert "| *reference:* flat image of the original's mean colour | 1 |" in text
+    # The references it compared with (the held-out original, split validation) and the
+    # protocols, named (issue 16).
+    assert "References of the metrics (declared on the study):" in text
+    assert f"image {heldout[0].image_id} (" in text and "split validation" in text
+    assert "  - held_out: Held-out:" in text and "  - distribution:" in text
+    assert "distribution, lora (run " in text and "KID / CLIP: not configured" in text
     assert f"/curator/generation/runs/{run.pk}/" in text
     assert f"/curator/generation/requests/{request.pk}/" in text
     assert f"/evaluation/studies/{study.pk}/report/" in text

@@ -17,6 +17,7 @@ from demo.workflow import (
     WorkflowError,
     WorkflowOptions,
     format_metrics_table,
+    format_references,
     run_demo_workflow,
 )
 
@@ -120,6 +121,8 @@ class Command(BaseCommand):
             "mean ± SD over image/original pairs):"
         )
         out(format_metrics_table(result["table"] + result["references"]))
+        out("")
+        out(format_references(result))
         if result["lora_wins"] is not None:
             wins = [m.upper() for m, won in result["lora_wins"].items() if won]
             out(f"LoRA better than base on: {', '.join(wins) or 'none'} (of MSE, PSNR, SSIM)")
