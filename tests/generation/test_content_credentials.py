@@ -218,6 +218,25 @@ def test_generated_images_carry_signed_credentials_that_a_changed_pixel_breaks(
         assert any(np.array_equal(pixels(blind), p) for p in originals.values())
         seen += 1
     assert seen == 2
+    # The study's bag keeps the signed originals, byte for byte.
+    from archives.bag_registry import bag_scope
+    from archives.bagit_export import bag_build
+
+    bag_build(
+        scope=bag_scope("study"),
+        root=study,
+        workdir=tmp_path / "bag",
+        bag_name="study-bag",
+        external_identifier="urn:uuid:00000000-0000-4000-8000-000000000001",
+    )
+    for image in images.values():
+        (copy,) = [
+            p
+            for p in (tmp_path / "bag" / "study-bag").rglob(image.file.name.rsplit("/", 1)[-1])
+            if p.parent.name == str(request.pk)
+        ]
+        assert copy.read_bytes() == stored_file_read(image.file)
+        assert c2pa_store(copy.read_bytes())[0] in ("Valid", "Trusted")
     # ... and the expert gets no signed copy of them either.
     assert expert_client.get(f"/curator/generation/images/{lora.pk}/download/").status_code == 404
 
@@ -268,6 +287,9 @@ def test_downloads_carry_a_visible_localized_mark_at_least_5_percent_high(
 
     item = HeritageItem.objects.filter(published=True, collection__published=True).first()
     GeneratedImage.objects.filter(pk=image.pk).update(item=item)
+    from evaluation.services import memorisation_check_images
+
+    memorisation_check_images(generated_image_ids=[image.pk])  # so approving is decided at once
     services.generated_image_approve(image=GeneratedImage.objects.get(pk=image.pk), user=curator)
     short = min(256, 192)
     content_id = assertion(active(c2pa_store(original)[1]), cc.ASSERTION_LABEL)["content_id"]
