@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from archives.provenance import ProvenanceBuilder
 
 
+SCOPE_MAX_LENGTH = 20
+
+
 @dataclass(frozen=True)
 class Relation:
     """Follow a reverse relation: every ``child`` whose ``field`` points at a ``parent`` record
@@ -58,6 +61,8 @@ class BagScope:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if not 0 < len(self.kind) <= SCOPE_MAX_LENGTH:  # BagExport.scope, BagImport.scope
+            raise ValueError(f"scope kind {self.kind!r}: 1 to {SCOPE_MAX_LENGTH} characters")
         if self.root not in self.importable:
             raise ValueError(f"scope {self.kind}: its root {self.root} must be importable")
 
