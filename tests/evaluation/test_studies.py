@@ -248,12 +248,14 @@ def test_scoring_form_saves_edits_and_locks_when_closed(world):
     assert page.count('type="radio"') == 20 and "<progress" in page
     assert "A river runs between two hills." in page  # the passage, for image-text match
     assert "Indistinguishable from the reference style" in page  # anchored descriptions
-    # partial save, continue later
+    # an incomplete image is refused, saying what is missing; nothing is saved
     r = c.post(
         f"/evaluation/studies/{study.pk}/rate/1/", {"score_style_consistency": "4", "later": "1"}
     )
-    assert r.status_code == 302 and r["Location"] == f"/evaluation/studies/{study.pk}/"
-    assert Rating.objects.filter(expert=expert).count() == 1
+    assert r.status_code == 400
+    assert "Rate all four dimensions" in r.content.decode()
+    assert "Detail richness" in r.content.decode()
+    assert Rating.objects.filter(expert=expert).count() == 0
     # complete and edit
     data = {f"score_{d}": "3" for d in DIMS} | {"comment_detail_richness": "fine brushwork"}
     r = c.post(f"/evaluation/studies/{study.pk}/rate/1/", data)
@@ -264,7 +266,10 @@ def test_scoring_form_saves_edits_and_locks_when_closed(world):
     page = c.get(f"/evaluation/studies/{study.pk}/rate/1/").content.decode()
     assert "fine brushwork" in page and page.count("checked") == 4
     # out of range is a 400 with the message; nothing changes
-    r = c.post(f"/evaluation/studies/{study.pk}/rate/1/", {"score_style_consistency": "6"})
+    r = c.post(
+        f"/evaluation/studies/{study.pk}/rate/1/",
+        {f"score_{d}": "3" for d in DIMS} | {"score_style_consistency": "6"},
+    )
     assert r.status_code == 400 and "aria-invalid" in r.content.decode()
     assert Rating.objects.get(expert=expert, dimension="style_consistency").score == 3
     # closed: no more edits, through the page or the API
