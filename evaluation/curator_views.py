@@ -6,14 +6,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from evaluation import selectors, services
 from evaluation.models import Panel, Study
 from generation import services as generation_services
+from generation.hooks import ApprovalQueued
 from generation.models import GeneratedImage
 from heritage.curator_views import curator_required, error_list
 
@@ -74,11 +77,12 @@ def panel_members(request, pk: int):
 
 
 def approval_rows() -> list[dict]:
-    """LoRA images rated in a closed study, with whether each may be approved and why not."""
-    closed = Q(study_items__study__status=Study.Status.CLOSED)
+    """LoRA images put before experts in a study, with whether each may be approved and why
+    not (still in an open study, a near copy). Base-model images are never listed: the kiosk
+    labels an approved image as made by a model trained on the collection."""
     images = list(
         GeneratedImage.objects.filter(condition=GeneratedImage.Condition.LORA)
-        .filter(closed)
+        .filter(study_items__isnull=False)
         .distinct()
         .select_related("file", "request", "item", "passage")
         .order_by("-created_at")[:200]
@@ -133,6 +137,9 @@ def approve(request, pk: int):
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except ApprovalQueued as queued:  # the near-copy check first, in a job (jobs page)
+        back = reverse("evaluation-curator:approvals")
+        return redirect(f"{reverse('jobs:job', args=[queued.job.pk])}?{urlencode({'next': back})}")
     else:
         messages.success(
             request, _("Approved for the kiosk.") if approved else _("Approval withdrawn.")

@@ -134,6 +134,7 @@ class GeneratedImageAdmin(admin.ModelAdmin):
         # blind studies) are reported by name and leave those images unchanged.
         from django.core.exceptions import ValidationError
 
+        from generation.hooks import ApprovalQueued
         from generation.services import generated_image_approve
 
         done = 0
@@ -142,6 +143,12 @@ class GeneratedImageAdmin(admin.ModelAdmin):
                 generated_image_approve(image=image, approved=approved, user=request.user)
             except ValidationError as exc:
                 messages.error(request, f"{image}: {' '.join(exc.messages)}")
+            except ApprovalQueued as queued:
+                messages.info(
+                    request,
+                    f"{image}: compared with the training images first (job {queued.job.pk}); "
+                    "approved when that job succeeds.",
+                )
             else:
                 done += 1
         if done:

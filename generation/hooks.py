@@ -4,8 +4,9 @@ Generation sits below evaluation and imports none of it (ARCHITECTURE.md); evalu
 here instead, as apps register file-access policies with ``archives.downloads``:
 
 * ``register_approval_check(check)``: ``check(image, *, locked)`` raises ValidationError to
-  refuse approving a generated image for the kiosk; called outside the transaction
-  (``locked=False``, may be slow) and again under the image's row lock (``locked=True``);
+  refuse approving a generated image for the kiosk, or ApprovalCheckPending when a slow part
+  must run first (in a job); called outside the transaction (``locked=False``, quick) and
+  again under the image's row lock (``locked=True``);
 * ``register_run_metrics(fn)``: ``fn(run, config) -> dict``, metrics of a finished training
   run's validation images, merged into ``TrainingRun.metrics``.
 """
@@ -14,6 +15,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+
+class ApprovalCheckPending(Exception):
+    """Raised by an approval check whose slow part has not run yet for this image (the
+    memorisation SSIMs): ``generated_image_approve`` then queues ``job_kind`` with the image
+    and the user, which runs it and approves (or refuses) - never inside a request."""
+
+    def __init__(self, job_kind: str) -> None:
+        super().__init__(f"the approval waits for {job_kind}")
+        self.job_kind = job_kind
+
+
+class ApprovalQueued(Exception):
+    """The approval was queued as ``job`` (202 in the API): poll it."""
+
+    def __init__(self, job) -> None:
+        super().__init__(f"Checking the image first: approval job {job.pk} is queued.")
+        self.job = job
+
 
 ApprovalCheck = Callable[..., None]
 RunMetrics = Callable[[Any, Any], dict[str, Any]]

@@ -32,7 +32,7 @@ from generation.diffusion.config import (
     prediction_type_error,
     trigger_token_error,
 )
-from generation.hooks import approval_checks_run
+from generation.hooks import ApprovalCheckPending, ApprovalQueued, approval_checks_run
 from generation.models import (
     BaseModel,
     GeneratedImage,
@@ -801,15 +801,21 @@ def generated_image_approve(
     """A curator's decision: the kiosk shows approved images (labelled AI-generated).
 
     Approving is refused (ValidationError, the image unchanged) while the image is a near copy
-    of a training image (checked first if it has not been), and while an open expert study
-    rates it blind: on the kiosk it would be shown with its condition. Withdrawing is always
-    allowed.
+    of a training image, and while an open expert study rates it blind: on the kiosk it would
+    be shown with its condition. An image not yet compared with the training images raises
+    ``ApprovalQueued``: its job compares, then approves or fails with the refusal.
+    Withdrawing is always allowed.
     """
     if approved:
         # The checks evaluation registers (generation.hooks): not rated blind in an open
-        # study, not a near copy. Its memorisation check may compute SSIMs: outside the
-        # transaction (no long locks).
-        approval_checks_run(image, locked=False)
+        # study, not a near copy. A check whose slow part has not run (the memorisation
+        # SSIMs) asks for its job: queued here, it runs the check and approves.
+        try:
+            approval_checks_run(image, locked=False)
+        except ApprovalCheckPending as pending:
+            raise ApprovalQueued(
+                _approval_job(image=image, job_kind=pending.job_kind, user=user)
+            ) from None
     with transaction.atomic():
         locked = GeneratedImage.objects.select_for_update().get(pk=image.pk)
         if approved:
@@ -826,6 +832,22 @@ def generated_image_approve(
         locked.approved_at,
     )
     return image
+
+
+def _approval_job(*, image: GeneratedImage, job_kind: str, user=None) -> Job:
+    """The image's pending approval job, or a new one."""
+    with transaction.atomic():
+        pending = Job.objects.filter(
+            kind=job_kind,
+            params__image_id=image.pk,
+            status__in=[Job.Status.QUEUED, Job.Status.RUNNING],
+        ).first()
+        if pending is not None:
+            return pending
+        user_id = user.pk if getattr(user, "is_authenticated", False) else None
+        return job_enqueue(
+            kind=job_kind, params={"image_id": image.pk, "user_id": user_id}, user=user
+        )
 
 
 def passage_prompt_draft_request(*, passage, user=None) -> Job:

@@ -19,6 +19,7 @@ from core.throttling import throttle_expensive_posts
 from generation import selectors, services
 from generation.diffusion.config import PRESETS
 from generation.diffusion.prompting import PromptDraftError
+from generation.hooks import ApprovalQueued
 from generation.models import BaseModel, GeneratedImage, GenerationRequest, Sweep, TrainingRun
 
 SVG_W, SVG_H, SVG_PAD = 640, 220, 36
@@ -257,6 +258,9 @@ def image_approve(request, pk: int):
         services.generated_image_approve(image=image, approved=approved, user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except ApprovalQueued as queued:  # compared with the training images first, in a job
+        back = reverse("generation:request", args=[image.request_id])
+        return redirect(f"{reverse('jobs:job', args=[queued.job.pk])}?{urlencode({'next': back})}")
     else:
         messages.success(request, "Approved for the kiosk." if approved else "Approval withdrawn.")
     return redirect("generation:request", pk=image.request_id)

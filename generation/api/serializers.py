@@ -309,6 +309,14 @@ class TrainingPresetSerializer(serializers.Serializer):
     settings = serializers.DictField(help_text="Training settings the preset sets.")
 
 
+class ApprovalJobSerializer(serializers.Serializer):
+    """An approval waiting for the near-copy check: poll ``job_url``."""
+
+    job = serializers.UUIDField()
+    job_url = serializers.CharField()
+    image = serializers.IntegerField()
+
+
 class PromptDraftJobSerializer(serializers.Serializer):
     """A queued prompt draft: poll ``job_url``; on success its result has ``prompt_draft``."""
 

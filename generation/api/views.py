@@ -16,6 +16,7 @@ from generation import selectors, services
 from generation.api import serializers as s
 from generation.diffusion.config import PRESETS
 from generation.diffusion.prompting import PromptDraftError
+from generation.hooks import ApprovalQueued
 from generation.models import (
     BaseModel,
     GeneratedImage,
@@ -274,14 +275,22 @@ class GeneratedImageApproveView(APIView):
     """Approve an image for the kiosk (or withdraw approval).
 
     Refused (400, nothing changed) while the image is a near copy of a training image, or
-    while an open expert study rates it blind.
+    while an open expert study rates it blind. An image not yet compared with the training
+    images: 202 and the job that compares and then approves (or fails with the refusal).
     """
 
     permission_classes = [IsCurator]
 
     @extend_schema(
         request=s.ApproveSerializer,
-        responses={200: s.GeneratedImageSerializer, 400: s.DetailSerializer},
+        responses={
+            200: s.GeneratedImageSerializer,
+            202: OpenApiResponse(
+                s.ApprovalJobSerializer,
+                description="Queued: the near-copy check runs first (job), then the approval.",
+            ),
+            400: s.DetailSerializer,
+        },
     )
     def post(self, request, pk):
         image = get_object_or_404(GeneratedImage, pk=pk)
@@ -293,6 +302,12 @@ class GeneratedImageApproveView(APIView):
             )
         except DjangoValidationError as exc:
             return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+        except ApprovalQueued as queued:
+            job = queued.job
+            return Response(
+                {"job": str(job.pk), "job_url": f"/api/v1/jobs/{job.pk}/", "image": image.pk},
+                status=status.HTTP_202_ACCEPTED,
+            )
         return Response(s.GeneratedImageSerializer(image, context={"request": request}).data)
 
 

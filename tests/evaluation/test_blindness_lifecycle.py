@@ -57,6 +57,14 @@ def approve(client, image, approved=True):
 
 
 @pytest.fixture
+def world(world):
+    """Compared with the training images already (as the metrics job does): an approval is
+    then decided at once (otherwise it is the evaluation.approval_check job's: test_approval)."""
+    services.memorisation_check_images(generated_image_ids=[g.pk for g in world.images])
+    return world
+
+
+@pytest.fixture
 def curator(db):
     return make_user("cur-blind", "curator")
 
@@ -223,7 +231,7 @@ def test_an_approval_racing_a_reopening_never_leaves_an_approved_image_in_an_ope
     image = world.images[0]
     from generation.services import generated_image_approve
 
-    generated_image_approve(image=image, approved=False)  # memorisation check done once
+    services.memorisation_check_images(generated_image_ids=[image.pk])  # decided at once
     outcomes = []
     for _ in range(12):
         services.study_close(study=study)

@@ -32,7 +32,7 @@ def test_action_views_document_their_bodies_and_refusals(schema):
     assert body == {"$ref": "#/components/schemas/ApproveRequest"}
     # Besides their own answers, every operation documents the standard errors
     # (archives/schema.py): 403, 429, 400 with parameters or a body, 404 with a path id.
-    assert set(approve["responses"]) == {"200", "400", "403", "404", "429"}
+    assert set(approve["responses"]) == {"200", "202", "400", "403", "404", "429"}
     cancel = paths["/api/v1/training-runs/{id}/cancel/"]["post"]
     assert "requestBody" not in cancel and set(cancel["responses"]) == {
         "200",

@@ -14,6 +14,7 @@ from evaluation.models import MemorisationCheck
 from generation.models import GeneratedImage, GenerationRequest
 from heritage.selectors import dataset_examples
 from jobs.models import Job
+from jobs.queue import run_job
 
 pytestmark = pytest.mark.django_db
 
@@ -57,13 +58,30 @@ def approve(client, image, approved=True):
     )
 
 
+def approve_queued(client, image) -> Job:
+    """Approve an image not yet compared with the training images: 202 and a job, which
+    compares and then approves (run here, as a worker would)."""
+    response = approve(client, image)
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["image"] == image.pk and body["job_url"] == f"/api/v1/jobs/{body['job']}/"
+    job = Job.objects.get(pk=body["job"])
+    assert (job.kind, job.status) == ("evaluation.approval_check", "queued")
+    image.refresh_from_db()
+    assert not image.approved  # nothing changes before the job has run
+    assert approve(client, image).json()["job"] == body["job"]  # asked again: the same job
+    run_job(str(job.pk))
+    job.refresh_from_db()
+    return job
+
+
 def test_an_ordinary_image_is_checked_then_approved(curator_client, make_image):
     image = make_image(noise_png(0))
     assert not MemorisationCheck.objects.filter(generated=image).exists()
-    response = approve(curator_client, image)
-    assert response.status_code == 200, response.content
-    assert response.json()["approved"] is True
-    check = MemorisationCheck.objects.get(generated=image)  # checked on the way
+    job = approve_queued(curator_client, image)
+    assert job.status == "succeeded", job.error
+    assert job.message == "Approved for the kiosk."
+    check = MemorisationCheck.objects.get(generated=image)  # checked by the job
     assert check.near_copy is False and check.n_compared == 4
     image.refresh_from_db()
     assert image.approved and image.approved_by is not None
@@ -75,13 +93,15 @@ def test_an_ordinary_image_is_checked_then_approved(curator_client, make_image):
 def test_a_near_copy_of_a_training_image_is_refused(curator_client, make_image, frozen_dataset):
     crop = dataset_examples(frozen_dataset, split="train").first().crop
     image = make_image(stored_file_read(crop))  # the LoRA reproduced a training crop
-    response = approve(curator_client, image)
-    assert response.status_code == 400
-    assert "near copy of a training image" in response.json()["detail"]
+    job = approve_queued(curator_client, image)
+    assert job.status == "failed" and "near copy of a training image" in job.error
     image.refresh_from_db()
     assert not image.approved and image.approved_by is None and image.approved_at is None
     assert MemorisationCheck.objects.get(generated=image).near_copy is True
-    # Withdrawing (or keeping it off the kiosk) is always allowed.
+    # Checked now: asking again is refused at once. Withdrawing is always allowed.
+    response = approve(curator_client, image)
+    assert response.status_code == 400
+    assert "near copy of a training image" in response.json()["detail"]
     assert approve(curator_client, image, approved=False).status_code == 200
 
 
@@ -100,7 +120,7 @@ def test_an_image_in_an_open_study_waits_until_the_study_closes(curator_client, 
     assert not MemorisationCheck.objects.filter(generated=image).exists()
 
     study_close(study=study)
-    assert approve(curator_client, image).status_code == 200
+    assert approve_queued(curator_client, image).status == "succeeded"
     image.refresh_from_db()
     assert image.approved
 
@@ -109,9 +129,16 @@ def test_the_page_shows_the_refusal(client, curator, make_image, frozen_dataset)
     crop = dataset_examples(frozen_dataset, split="train").first().crop
     image = make_image(stored_file_read(crop))
     client.force_login(curator)
-    response = client.post(
-        f"/curator/generation/images/{image.pk}/approve/", {"approved": "1"}, follow=True
-    )
+    url = f"/curator/generation/images/{image.pk}/approve/"
+    response = client.post(url, {"approved": "1"})
+    assert response.status_code == 302  # to the page of the job that checks it first
+    job = Job.objects.get(kind="evaluation.approval_check")
+    assert response["Location"].startswith(f"/jobs/{job.pk}/?next=")
+    run_job(str(job.pk))
+    page = client.get(response["Location"]).content.decode()
+    assert "near copy of a training image" in page and "hx-get" not in page
+    # Checked now: the refusal is said at once, on the request's page.
+    response = client.post(url, {"approved": "1"}, follow=True)
     assert response.status_code == 200
     assert "near copy of a training image" in response.content.decode()
     image.refresh_from_db()

@@ -143,7 +143,18 @@ def test_approval_puts_an_image_on_the_public_list(start_worker, curator_client,
     response = curator_client.post(
         f"/api/v1/generated-images/{image.pk}/approve/", {"approved": True}, format="json"
     )
-    assert response.status_code == 200 and response.json()["approved"] is True
+    # Not yet compared with the training images: its job compares, then approves.
+    assert response.status_code == 202, response.content
+    job_url = response.json()["job_url"]
+    assert anonymous.get("/api/v1/generated-images/").json()["count"] == 0
+    worker = start_worker(("default",))
+    job = wait_for(
+        lambda: (j := curator_client.get(job_url).json())["status"] in ("succeeded", "failed")
+        and j,
+        timeout=60,
+        message=worker.output(),
+    )
+    assert job["status"] == "succeeded", job["error"]
     listed = anonymous.get("/api/v1/generated-images/").json()["results"]
     assert [i["id"] for i in listed] == [image.pk]
     assert listed[0]["label"] == "AI-generated image"
