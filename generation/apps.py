@@ -11,6 +11,9 @@ class GenerationConfig(AppConfig):
 
         register_file_access(stored_file_access)
 
+        # Registers `check --deploy`: production needs the museum's C2PA certificate and key.
+        import generation.credentials  # noqa: F401
+
         # Dataset pages and the freeze job crop examples at the buckets training uses.
         from generation.diffusion.buckets import plan
         from heritage.bucketing import BucketPlan, register_bucket_planner

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import DatabaseError
 
@@ -97,6 +98,18 @@ def signer_config() -> cc.SignerConfig:
         )
     except OSError as exc:
         raise ImproperlyConfigured(f"Cannot read the C2PA certificate or key: {exc}") from exc
+
+
+@register(Tags.security, deploy=True)
+def c2pa_certificate_check(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """``check --deploy`` in production: the museum's certificate and key are set and read."""
+    if not settings.PRODUCTION:
+        return []
+    try:
+        signer_config()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="atelier.E022", hint="See docs/content-credentials.md.")]
+    return []
 
 
 def trust_anchors_pem() -> str:

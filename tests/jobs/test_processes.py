@@ -41,6 +41,16 @@ def production_env(tmp_path):
         DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
         DJANGO_ALLOWED_HOSTS="atelier.example.org",
     )
+    # The museum's C2PA signing certificate (docs/content-credentials.md): here a throwaway one.
+    from generation.diffusion.content_credentials import dev_chain_create
+
+    chain = dev_chain_create("Test museum")
+    (tmp_path / "c2pa-chain.pem").write_bytes(chain.cert_pem)
+    (tmp_path / "c2pa-key.pem").write_bytes(chain.key_pem)
+    env.update(
+        ATELIER_C2PA_CERT=str(tmp_path / "c2pa-chain.pem"),
+        ATELIER_C2PA_KEY=str(tmp_path / "c2pa-key.pem"),
+    )
     return env
 
 
@@ -70,6 +80,13 @@ def test_check_deploy_finds_no_security_problem_in_production(production_env):
     result = manage("check", "--deploy", env=production_env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "security." not in result.stdout + result.stderr
+
+
+def test_check_deploy_wants_the_museums_signing_certificate_in_production(production_env):
+    production_env.pop("ATELIER_C2PA_KEY")
+    result = manage("check", "--deploy", env=production_env)
+    assert result.returncode != 0
+    assert "atelier.E022" in result.stderr and "ATELIER_C2PA_KEY" in result.stderr
 
 
 def test_check_deploy_is_clean_in_production(production_env):
