@@ -197,7 +197,7 @@ def test_rating_history_audit_and_form_notice(db):
     position = item.assignments.get(expert=expert).position
     form = c.get(f"/evaluation/studies/{study.pk}/rate/{position}/").content.decode()
     assert "You saved 4" in form and "changes your saved score" in form
-    assert "changed 1 time" in form
+    assert "Changed 1 time" in form
 
 
 def test_report_warnings_one_expert_few_pairs_and_holm_on_spearman(db):
