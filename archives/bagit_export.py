@@ -355,3 +355,26 @@ def bag_export_enqueue(*, scope: str, target_id: Any, archive_format: str = "tar
         )
         export.save(update_fields=["job"])
     return export
+
+
+def bag_export_archive_store(
+    *, export, archive: Path, bag_name: str, payload_files: int, payload_bytes: int
+):
+    """Store the packed bag of ``export`` (its job built it) and record what it holds."""
+    from archives.models import BagExport
+    from archives.services import atomic_with_files, stored_file_save
+
+    tar = export.archive_format == BagExport.Format.TAR
+    with atomic_with_files(), open(archive, "rb") as handle:
+        stored = stored_file_save(
+            name=f"archives/bags/{bag_name}{archive.suffix}",
+            content=handle,
+            content_type="application/x-tar" if tar else "application/zip",
+        )
+        BagExport.objects.filter(pk=export.pk).update(
+            archive=stored,
+            bag_name=bag_name,
+            payload_files=payload_files,
+            payload_bytes=payload_bytes,
+        )
+    return stored

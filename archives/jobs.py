@@ -36,8 +36,7 @@ def fixity_run(job: Job) -> dict:
 @job_handler("archives.bag_export", queue="default", timeout=6 * 60 * 60)
 def bag_export_run(job: Job) -> dict:
     """Build the bag of a BagExport row, pack it and store the archive."""
-    from archives.bagit_export import bag_export_file
-    from archives.services import atomic_with_files, stored_file_save
+    from archives.bagit_export import bag_export_archive_store, bag_export_file
 
     export = BagExport.objects.get(pk=job.params["export_id"])
     suffix = ".tar" if export.archive_format == BagExport.Format.TAR else ".zip"
@@ -53,18 +52,13 @@ def bag_export_run(job: Job) -> dict:
             progress=lambda fraction, message: job_progress(job, fraction * 0.95, message),
         )
         job_progress(job, 0.96, "storing the archive")
-        with atomic_with_files(), open(target, "rb") as handle:
-            stored = stored_file_save(
-                name=f"archives/bags/{built.name}{suffix}",
-                content=handle,
-                content_type="application/x-tar" if suffix == ".tar" else "application/zip",
-            )
-            BagExport.objects.filter(pk=export.pk).update(
-                archive=stored,
-                bag_name=built.name,
-                payload_files=built.payload_files,
-                payload_bytes=built.payload_bytes,
-            )
+        stored = bag_export_archive_store(
+            export=export,
+            archive=target,
+            bag_name=built.name,
+            payload_files=built.payload_files,
+            payload_bytes=built.payload_bytes,
+        )
     return {
         "export_id": str(export.pk),
         "bag_name": built.name,
