@@ -392,6 +392,22 @@ def pilot_sd(rows: list[stats.RatingRow], conditions: Iterable[str]) -> float | 
     return (num / df) ** 0.5 if df else None
 
 
+def planning_table(
+    *, difference: float = 0.5, target_power: float = 0.8, alpha: float = 0.05
+) -> dict[str, Any]:
+    """Before a study exists: prompts and images per panel size, from the seeds' SDs."""
+    rows = power.plan(difference=difference, power=target_power, alpha=alpha)
+    return {
+        "difference": difference,
+        "power": target_power,
+        "alpha": alpha,
+        "sds": list(power.SEED_SDS),
+        "sd_source": "001_465742bc70709bdb (SDs 0.3-0.7, 4 raters)",
+        "plan": [r.as_dict() for r in rows],
+        "min_pairs": power.min_pairs_for_alpha(alpha),
+    }
+
+
 def study_power(
     study: Study,
     rows: list[stats.RatingRow] | None = None,

@@ -399,6 +399,8 @@ def study_new(request: HttpRequest) -> HttpResponse:
         "requests": GenerationRequest.objects.filter(images__isnull=False).distinct()[:50],
         "modes": Study.AssignmentMode.choices,
         "values": request.POST,
+        # How many prompts and experts a study needs (one image per prompt and condition).
+        "plan": selectors.planning_table(),
     }
     if request.method == "POST":
         try:

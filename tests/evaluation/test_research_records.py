@@ -299,3 +299,12 @@ def test_distribution_measures_order_sets_sensibly():
         distribution.swd(textured, [np.zeros((32, 32, 3), np.uint8)])
     slot = distribution.feature_slot("/nonexistent/weights.safetensors", textured, flat)
     assert slot.status == "weights missing"
+
+
+def test_new_study_page_says_how_big_a_study_must_be(db):
+    c = Client()
+    c.force_login(make_user("pcur", "curator"))
+    html = c.get("/evaluation/studies/new/").content.decode()
+    assert "How big a study must be" in html and "001_465742bc70709bdb" in html
+    # SD 0.7, 4 experts, 0.5 points, power 0.8: 11 prompts, 22 images.
+    assert '<th scope="row">4</th><td>0.7</td><td>11</td><td>22</td>' in html
