@@ -4,6 +4,15 @@ Migrates, creates the demo logins (passwords printed once), collects static file
 private Redis when REDIS_URL is not set, one worker per queue, a reconciler and the web server
 (gunicorn; whitenoise serves static files), waits until /healthz reports the database, Redis
 and a live worker on every queue, prints the URLs, and on Ctrl-C or SIGTERM stops everything.
+
+Why not honcho's ``Manager`` (checked for issue 19; honcho 2.0.0): its ``loop()`` blocks until
+every process has ended, and ends them all as soon as any one exits; it stops them all at once
+and kills what is left after 5 s. This command needs what that cannot give without
+re-implementing it around the Manager: a worker or the reconciler that dies is started again
+(only the web server's exit stops everything); shutdown goes in order (web first, so no new
+work arrives, then the workers, which get 15 s to finish the job in hand, then the private
+Redis they still need until then); and the URLs are printed once /healthz reports every queue
+served, which happens while the processes run. So it stays a short Popen loop.
 """
 
 from __future__ import annotations
