@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,6 @@ from generation.diffusion.pipeline import file_sha256
 from generation.models import BaseModel
 from jobs.models import Job
 from tests.conftest import wait_for
-from tests.generation.diffusion.original_layout import save_original_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -20,13 +20,17 @@ def offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tiny_model_dir):
-    from diffusers import StableDiffusionPipeline
+# Written by diffusers' own convert_diffusers_to_original_stable_diffusion.py, its configs in
+# tiny-sd1.config/ beside it (tests/fixtures/make_sd1_single_file.py).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
-    pipe = StableDiffusionPipeline.from_pretrained(tiny_model_dir, local_files_only=True)
-    folder = tmp_path_factory.mktemp("single-file-api")
-    return save_original_checkpoint(pipe, folder / "tiny-original.safetensors")
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """The fixture checkpoint alone in a folder (no configs beside it), as tiny-original."""
+    path = tmp_path / "tiny-original.safetensors"
+    shutil.copy(FIXTURES / "tiny-sd1.safetensors", path)
+    return path
 
 
 def finished(client, model_id: int) -> dict | None:
@@ -72,7 +76,7 @@ def test_a_folder_registers_in_its_job_and_is_refused_until_then(
 
 @pytest.mark.worker
 def test_single_files_register_or_fail_with_the_fix_and_the_name_can_be_reused(
-    start_worker, curator_client, checkpoint, tiny_model_dir
+    start_worker, curator_client, checkpoint
 ):
     # Without its configs the tiny file is not SD 1.5-sized: the job fails and says why.
     response = curator_client.post(
@@ -93,7 +97,7 @@ def test_single_files_register_or_fail_with_the_fix_and_the_name_can_be_reused(
 
     # With its configs beside it, the same name registers (the failed row gives way).
     config = checkpoint.with_name("tiny-original.config")
-    shutil.copytree(tiny_model_dir, config, ignore=shutil.ignore_patterns("*.safetensors"))
+    shutil.copytree(FIXTURES / "tiny-sd1.config", config)
     try:
         again = curator_client.post(
             "/api/v1/base-models/", {"name": "tiny file", "path": str(checkpoint)}, format="json"
@@ -107,6 +111,6 @@ def test_single_files_register_or_fail_with_the_fix_and_the_name_can_be_reused(
     finally:
         shutil.rmtree(config)
     assert done["state"] == "ready", done
-    assert done["kind"] == "single_file" and done["resolution"] == 32
+    assert done["kind"] == "single_file" and done["resolution"] == 128
     assert done["sha256"] == file_sha256(checkpoint)
     assert BaseModel.objects.get(name="tiny file").path == str(checkpoint)
