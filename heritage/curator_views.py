@@ -717,6 +717,20 @@ def catalogue_import(request: HttpRequest) -> HttpResponse:
 # --- training datasets ----------------------------------------------------------------------
 
 
+# Checkboxes of the build form, passed to training_dataset_create as they are named.
+BUILD_FLAGS = (
+    "include_unpublished",
+    "include_uncaptioned",
+    "bucketing",
+    "region_examples",
+    "masked_loss",
+)
+
+
+def _flags(source) -> dict[str, bool]:
+    return {name: source.get(name) == "on" for name in BUILD_FLAGS}
+
+
 def _selection(source) -> dict[str, list[str]]:
     return {
         "collections": [s for s in source.getlist("collections") if s],
@@ -743,7 +757,10 @@ def datasets(request: HttpRequest) -> HttpResponse:
                     resolution=resolution,
                     validation_fraction=fraction,
                     description=request.POST.get("description", "").strip(),
+                    caption_template=request.POST.get("caption_template", "").strip()
+                    or services.DEFAULT_CAPTION_TEMPLATE,
                     user=request.user,
+                    **_flags(request.POST),
                     **_selection(request.POST),
                 )
             except ValidationError as exc:
@@ -772,6 +789,11 @@ def datasets(request: HttpRequest) -> HttpResponse:
             "categories": SemioticAnnotation.Category.choices,
             "motifs": MotifTerm.objects.all(),
             "count": selectors.dataset_selection_images(**selection).count(),
+            "flags": _flags(request.POST) if errors else {"bucketing": True},
+            "caption_template": request.POST.get("caption_template")
+            if errors
+            else services.DEFAULT_CAPTION_TEMPLATE,
+            "caption_fields": services.CAPTION_FIELDS,
         },
         status=400 if errors else 200,
     )
@@ -782,11 +804,24 @@ def dataset_count(request: HttpRequest) -> HttpResponse:
     """htmx: how many images the selection on the form matches, as the curator ticks boxes."""
     selection = _selection(request.GET)
     images = selectors.dataset_selection_images(**selection)
+    flags = _flags(request.GET)
+    # The same rule the build applies: unpublished / un-captioned images are left out unless
+    # the boxes ask for them (counted over at most 2,000 images: a live hint, not the build).
+    left_out = services.dataset_exclusions(
+        images.select_related("item__collection").prefetch_related("annotations__motifs")[:2000],
+        template=request.GET.get("caption_template") or services.DEFAULT_CAPTION_TEMPLATE,
+        trigger_token=request.GET.get("trigger_token") or "[U]",
+        include_unpublished=flags["include_unpublished"],
+        include_uncaptioned=flags["include_uncaptioned"],
+    )
+    count = images.count()
     return render(
         request,
         "heritage/curator/_dataset_count.html",
         {
-            "count": images.count(),
+            "count": count,
+            "kept": count - len(left_out),
+            "left_out": left_out,
             "items": images.values("item").distinct().count(),
             "annotated": images.filter(annotations__isnull=False).distinct().count(),
         },
@@ -809,6 +844,20 @@ def _freeze_job(dataset: TrainingDataset):
 @curator_required
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = get_object_or_404(TrainingDataset, pk=pk)
+    if (
+        request.method == "POST"
+        and not dataset.frozen
+        and request.POST.get("action") == "recaption"
+    ):
+        try:
+            services.training_dataset_recaption(
+                dataset=dataset, caption_template=request.POST.get("caption_template", "")
+            )
+        except ValidationError as exc:
+            _fail(request, exc)
+        else:
+            messages.success(request, _("Every whole-image caption rewritten from the template."))
+        return redirect("catalogue:dataset", pk=dataset.pk)
     if request.method == "POST" and not dataset.frozen:
         changed, failed = 0, []
         for example in dataset.examples.all():
@@ -846,6 +895,8 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "versions": TrainingDataset.objects.filter(name=dataset.name).order_by("version"),
             "train_count": examples.filter(split="train").count(),
             "validation_count": examples.filter(split="validation").count(),
+            "excluded": (dataset.selection or {}).get("excluded") or [],
+            "caption_fields": services.CAPTION_FIELDS,
         },
     )
 
