@@ -32,6 +32,7 @@ from generation.diffusion.config import (
     prediction_type_error,
     trigger_token_error,
 )
+from generation.diffusion.pipeline import TOKENIZER_DIR
 from generation.hooks import ApprovalCheckPending, ApprovalQueued, approval_checks_run
 from generation.models import (
     BaseModel,
@@ -759,7 +760,7 @@ def generation_request_create(
     )
     folder = Path(base_model.path) / "tokenizer"
     if not folder.is_dir():  # a single-file model: SD 1.x's CLIP tokenizer, committed
-        folder = Path(settings.ATELIER_DEMO_MODEL_DIR) / "tokenizer"
+        folder = TOKENIZER_DIR
     for message in inference.check_render_settings(
         render, images=count, tokenizer_dir=folder, sample_size=base_model.resolution
     ):
