@@ -2,8 +2,10 @@
 
 open-clip-torch ships ``bpe_simple_vocab_16e6.txt.gz`` (the OpenAI CLIP merges). From it we
 write the ``vocab.json`` + ``merges.txt`` pair that ``CLIPTokenizer`` reads, so the demo model
-tokenizes exactly like Stable Diffusion 1.x without touching a model hub. The files are
-committed in ``demo/model/tokenizer/``; this module documents and rebuilds them:
+and the test models tokenize exactly like Stable Diffusion 1.x without touching a model hub.
+The files are committed in ``generation/diffusion/clip_tokenizer/`` (``pipeline.TOKENIZER_DIR``;
+the demo model's ``demo/model/tokenizer/`` is a byte-for-byte copy); this module documents and
+rebuilds them:
 
     pip download --no-deps open-clip-torch==3.3.0 -d /tmp/oc
     python -m generation.diffusion.tokenizer /tmp/oc/open_clip_torch-3.3.0-py3-none-any.whl OUT
