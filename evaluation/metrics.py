@@ -1,4 +1,4 @@
-"""Automated image metrics: MSE, PSNR, SSIM and a memorisation check. Plain numpy, no Django.
+"""Automated image metrics: MSE, PSNR, SSIM and a memorisation check (no Django).
 
 SSIM is scikit-image's ``structural_similarity(a, b, channel_axis=-1, data_range=255)`` (7x7
 uniform window, sample covariance), called once per pair; the memorisation check calls it on
