@@ -29,6 +29,7 @@ RUNS = (
         "generation.basemodel",
         "generation.sweep",
         "generation.trainingrun",
+        "generation.trainingcheckpoint",  # the one a generation request names, if any
         "generation.generationrequest",
         "generation.generatedimage",
     }
