@@ -189,16 +189,24 @@ def _eta(job: Job) -> str:
 def _demo_panel():
     User = get_user_model()
     from evaluation.models import Panel
-    from evaluation.services import EXPERT_GROUP, panel_create
+    from evaluation.services import EXPERT_GROUP, panel_create, panel_members_set
 
     expert = User.objects.filter(username=DEMO_EXPERT).first()
     if expert is None:
         expert = User.objects.create_user(username=DEMO_EXPERT)  # no password: no login
     expert.groups.add(Group.objects.get_or_create(name=EXPERT_GROUP)[0])
+    members = [expert]
+    # The `expert` demo login (./atelier run makes it) rates the study too, so the study URL
+    # the command prints opens for someone who can log in.
+    login = User.objects.filter(username="expert", groups__name=EXPERT_GROUP).first()
+    if login is not None:
+        members.append(login)
     panel = Panel.objects.filter(name=DEMO_PANEL).first()
-    return panel or panel_create(
+    if panel is not None:
+        return panel_members_set(panel=panel, members=[*panel.members.all(), *members])
+    return panel_create(
         name=DEMO_PANEL,
-        members=[expert],
+        members=members,
         description="Made by manage.py demo_workflow for the automated metrics.",
     )
 
@@ -371,6 +379,8 @@ def run_demo_workflow(
             "ssim": lo["ssim_mean"] > b["ssim_mean"],
         }
     urls = {
+        "home": reverse("curator-home"),
+        "approvals": reverse("evaluation-curator:approvals"),
         "run": reverse("generation:run", args=[run.pk]),
         "requests": [reverse("generation:request", args=[r.pk]) for r in requests],
         "study": reverse("evaluation:study", args=[study.pk]),

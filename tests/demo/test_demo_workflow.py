@@ -25,6 +25,9 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_demo_workflow_through_the_apps_with_a_worker(start_worker, tmp_path):
+    from tests.conftest import make_user
+
+    expert_login = make_user("expert", "expert")  # the demo login ./atelier run makes
     worker = start_worker(("default", "gpu"))
     out = io.StringIO()
     result_file = tmp_path / "result.json"
@@ -115,3 +118,12 @@ def test_demo_workflow_through_the_apps_with_a_worker(start_worker, tmp_path):
     assert f"/curator/generation/runs/{run.pk}/" in text
     assert f"/curator/generation/requests/{request.pk}/" in text
     assert f"/evaluation/studies/{study.pk}/report/" in text
+    # Every printed URL opens for the user it is printed for.
+    curator_page, expert_page = Client(), Client()
+    curator_page.force_login(make_user("curator", "curator", is_staff=True))
+    expert_page.force_login(expert_login)
+    urls = result["urls"]
+    for url in [urls["home"], urls["run"], *urls["requests"], urls["report"], urls["approvals"]]:
+        assert url in text and curator_page.get(url).status_code == 200, url
+    assert urls["study"] in text and expert_page.get(urls["study"]).status_code == 200
+    assert "as the expert (user `expert`" in text

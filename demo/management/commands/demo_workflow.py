@@ -127,12 +127,15 @@ class Command(BaseCommand):
             wins = [m.upper() for m, won in result["lora_wins"].items() if won]
             out(f"LoRA better than base on: {', '.join(wins) or 'none'} (of MSE, PSNR, SSIM)")
         out("")
-        out("See it in the app (log in as a curator):")
+        out("See it in the app, logged in as the curator (user `curator`):")
+        out(f"  curator home (every task, running jobs):     {base}{urls['home']}")
         out(f"  training run, loss curve, validation images: {base}{urls['run']}")
         for url in urls["requests"]:
             out(f"  base | LoRA pairs and contact sheet:          {base}{url}")
-        out(f"  evaluation study:                            {base}{urls['study']}")
         out(f"  study report (metrics table, CSV/JSON):      {base}{urls['report']}")
+        out(f"  kiosk approvals (after the study closes):    {base}{urls['approvals']}")
+        out("and as the expert (user `expert`, on the study's panel):")
+        out(f"  evaluation study:                            {base}{urls['study']}")
         out(f"Done in {result['seconds']:.0f} s.")
         if options["json"]:
             options["json"].write_text(json.dumps(result, indent=2, default=str) + "\n")
