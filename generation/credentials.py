@@ -178,6 +178,30 @@ def generated_png_sign(
     return cc.sign_png(png, claim, signer_config())
 
 
+def contact_sheet_sign(*, png: bytes, request: GenerationRequest) -> bytes:
+    """The request's contact sheet with content credentials: a composite of its images."""
+    import dataclasses
+
+    with_lora = GeneratedImage.Condition.LORA in request.conditions
+    claim = generation_claim(
+        request=request,
+        condition=GeneratedImage.Condition.LORA if with_lora else GeneratedImage.Condition.BASE,
+        seed=request.seeds[0] if request.seeds else 0,
+    )
+    claim = dataclasses.replace(
+        claim,
+        title=f"contact-sheet-{request.pk}.png",
+        details={
+            "request_id": request.pk,
+            "contact_sheet": True,
+            "seeds": request.seeds,
+            "conditions": request.conditions,
+        },
+        digital_source_type=cc.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    )
+    return cc.sign_png(png, claim, signer_config())
+
+
 # --- copies for download --------------------------------------------------------------------
 
 

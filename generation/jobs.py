@@ -447,7 +447,7 @@ def _generate(job: Job, request: GenerationRequest) -> dict[str, Any]:
         sheet = inference.contact_sheet(list(by_seed.items()), title=request.final_prompt[:60])
         buffer = io.BytesIO()
         sheet.save(buffer, format="PNG")
-        sheet_png = buffer.getvalue()
+        sheet_png = credentials.contact_sheet_sign(png=buffer.getvalue(), request=request)
     services.generated_images_store(
         request=request,
         rendered=[

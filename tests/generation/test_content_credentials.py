@@ -150,6 +150,18 @@ def test_generated_images_carry_signed_credentials_that_a_changed_pixel_breaks(
 
     assert len(content_ids) == 2  # one content id per image
 
+    # The contact sheet (a composite of both) is signed as such.
+    state, store = c2pa_store(stored_file_read(request.contact_sheet))
+    assert state in ("Valid", "Trusted")
+    sheet = active(store)
+    (created,) = assertion(sheet, "c2pa.actions")["actions"]
+    assert created["digitalSourceType"] == cc.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+    assert {i["metadata"]["sha256"] for i in sheet["ingredients"]} == {
+        base_model.sha256,
+        finished_run.lora_sha256,
+    }
+    assert assertion(sheet, cc.ASSERTION_LABEL)["conditions"] == ["base", "lora"]
+
     # The verification API, page and command say the same of the stored and the changed file.
     lora = images["lora"]
     stored = curator_client.post(
