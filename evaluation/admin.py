@@ -8,8 +8,10 @@ from evaluation.models import (
     MetricResult,
     Panel,
     Rating,
+    RatingChange,
     Study,
     StudyItem,
+    StudyReference,
 )
 
 
@@ -28,13 +30,25 @@ class StudyItemInline(admin.TabularInline):
     can_delete = False
 
 
+class StudyReferenceInline(admin.TabularInline):
+    # Declared on the report page or the API (services.study_references_set), shown here.
+    model = StudyReference
+    extra = 0
+    fields = ["image", "added_by", "added_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = ["title", "panel", "status", "assignment_mode", "created_at"]
     list_filter = ["status", "assignment_mode"]
     # Closing and reopening go through the services (reopening withdraws kiosk approvals).
     readonly_fields = ["status", "seed", "created_at", "closed_at"]
-    inlines = [StudyItemInline]
+    inlines = [StudyItemInline, StudyReferenceInline]
     actions = ["close_studies", "reopen_studies"]
 
     @admin.action(description="Close the selected studies (ratings final)")
@@ -65,6 +79,28 @@ class AssignmentAdmin(admin.ModelAdmin):
 class RatingAdmin(admin.ModelAdmin):
     list_display = ["study", "item", "expert", "dimension", "score", "updated_at"]
     list_filter = ["study", "dimension"]
+
+    # Experts change their scores through the form (services.rating_submit keeps the history).
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(RatingChange)
+class RatingChangeAdmin(admin.ModelAdmin):
+    list_display = ["changed_at", "study", "item", "expert", "dimension", "old_score", "new_score"]
+    list_filter = ["study", "dimension"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(MetricResult)

@@ -308,3 +308,21 @@ def test_new_study_page_says_how_big_a_study_must_be(db):
     assert "How big a study must be" in html and "001_465742bc70709bdb" in html
     # SD 0.7, 4 experts, 0.5 points, power 0.8: 11 prompts, 22 images.
     assert '<th scope="row">4</th><td>0.7</td><td>11</td><td>22</td>' in html
+
+
+def test_admin_shows_history_but_never_edits_a_rating_around_it(db):
+    from django.contrib.auth.models import User
+
+    world = make_world(tag="a")
+    panel, (expert, _) = _panel("adm")
+    study = services.study_create(title="a", panel=panel, generated_images=world.images, seed=9)
+    item = study.items.first()
+    services.rating_submit(expert=expert, item=item, scores={"style_consistency": 3})
+    rating = item.ratings.get()
+    admin = User.objects.create_superuser("root16", "r@example.org", "pw-unused-16")
+    c = Client()
+    c.force_login(admin)
+    page = c.get(f"/admin/evaluation/rating/{rating.pk}/change/").content.decode()
+    assert 'name="score"' not in page  # read-only: a change here would skip the history
+    assert c.get("/admin/evaluation/ratingchange/").status_code == 200
+    assert c.get(f"/admin/evaluation/study/{study.pk}/change/").status_code == 200
