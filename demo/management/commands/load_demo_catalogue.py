@@ -14,6 +14,7 @@ import io
 from django.core.management.base import BaseCommand
 from PIL import Image, ImageDraw
 
+from demo import catalogue_texts as translated
 from heritage import services
 from heritage.models import (
     Collection,
@@ -34,7 +35,7 @@ UG_LABELS = {
     "mountain": "تاغ",
     "water": "سۇ",
     "mist": "تۇمان",
-    "pavilion": "رىۋاق",
+    "pavilion": "كۆشك",
     "boat": "كېمە",
 }
 ATLAS_DATASET = "Atlas demo set"
@@ -201,6 +202,7 @@ class Command(BaseCommand):
         def term(slug: str) -> MotifTerm:
             if slug not in terms:
                 label = dict(motif_labels.get(slug) or {"en": slug.replace("-", " ")})
+                label = translated.merged(label, translated.MOTIFS.get(slug, {}))
                 if slug in UG_LABELS:
                     label["ug"] = UG_LABELS[slug]
                 terms[slug] = services.motif_term_get_or_create(slug=slug, label=label)
@@ -218,8 +220,10 @@ class Command(BaseCommand):
                 item = services.item_create(
                     collection=collection,
                     accession_number=accession,
-                    title=sample.title,
-                    description={"en": getattr(sample, "caption", "") or ""},
+                    title=translated.merged(sample.title, translated.title(sample)),
+                    description=translated.merged(
+                        {"en": getattr(sample, "caption", "") or ""}, translated.description(sample)
+                    ),
                     period="demo",
                     place="Atelier demo",
                     provenance="Generated for the Atelier demo; not a historical object.",
@@ -228,6 +232,12 @@ class Command(BaseCommand):
                     published=True,
                 )
                 created += 1
+            else:
+                # An older load: add the Chinese and Uyghur it lacks (never overwriting).
+                title = translated.merged(item.title, translated.title(sample))
+                description = translated.merged(item.description, translated.description(sample))
+                if (title, description) != (item.title, item.description):
+                    services.item_update(item=item, title=title, description=description)
             data = _png(sample.image)
             digest = hashlib.sha256(data).hexdigest()
             image = item.images.filter(original__sha256=digest).first()
@@ -249,13 +259,23 @@ class Command(BaseCommand):
                 for slug in annotation.motifs:
                     items_by_motif.setdefault(slug, []).append(item)
                 if key in existing:
+                    for old in image.annotations.all():
+                        same = (old.category, old.region) == key[::2]
+                        meaning = translated.merged(
+                            old.meaning, translated.meaning(old.meaning.get("en", ""))
+                        )
+                        if same and meaning != old.meaning:
+                            services.annotation_update(annotation=old, meaning=meaning)
                     continue
                 services.annotation_create(
                     image=image,
                     category=annotation.category,
                     motifs=[term(slug) for slug in annotation.motifs],
                     region=annotation.region,
-                    meaning=dict(annotation.meaning),
+                    meaning=translated.merged(
+                        dict(annotation.meaning),
+                        translated.meaning(annotation.meaning.get("en", "")),
+                    ),
                 )
                 existing.add(key)
                 annotations_added += 1
@@ -267,9 +287,14 @@ class Command(BaseCommand):
                 for item in items_by_motif.get(slug, []):
                     if item not in linked and item.collection.slug == "gazetteer-landscapes":
                         linked.append(item)
-            if GazetteerPassage.objects.filter(
+            reading = translated.PASSAGES_UG.get(passage.section)
+            known = GazetteerPassage.objects.filter(
                 source_work=passage.source_work, section=passage.section
-            ).exists():
+            ).first()
+            if known is not None:
+                translations = translated.merged(known.translations, {"ug": reading or ""})
+                if translations != known.translations:
+                    services.passage_update(passage=known, translations=translations)
                 continue
             services.passage_create(
                 source_work=passage.source_work,
@@ -277,6 +302,7 @@ class Command(BaseCommand):
                 original_text=passage.original_text,
                 modern_paraphrase=passage.modern_paraphrase,
                 english_translation=passage.english_translation,
+                translations={"ug": reading} if reading else {},
                 prompt_draft=passage.prompt_draft,
                 approved_prompt=passage.prompt_draft,
                 published=True,
