@@ -264,6 +264,7 @@ class PassageSerializer(serializers.ModelSerializer):
             "original_text",
             "modern_paraphrase",
             "english_translation",
+            "translations",
             "prompt_draft",
             "approved_prompt",
             "items",
