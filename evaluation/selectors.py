@@ -46,7 +46,10 @@ def studies_for_expert(user) -> QuerySet[Study]:
 
 
 def study_for_expert(user, pk: int) -> Study:
-    """The study if the user is assigned to it; 404 otherwise (existence is not revealed)."""
+    """The study if the user is assigned to it; 404 otherwise (existence is not revealed),
+    also for an id that is not a whole number (the API's router accepts any path segment)."""
+    if not str(pk).isdigit():
+        raise Http404("no such study")
     study = studies_for_expert(user).filter(pk=pk).first()
     if study is None:
         raise Http404("no such study")
