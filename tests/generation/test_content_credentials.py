@@ -303,6 +303,11 @@ def test_downloads_carry_a_visible_localized_mark_at_least_5_percent_high(
 
     memorisation_check_images(generated_image_ids=[image.pk])  # so approving is decided at once
     services.generated_image_approve(image=GeneratedImage.objects.get(pk=image.pk), user=curator)
+    # The kiosk shows the signed original (its label is beside it, in the visitor's language).
+    kiosk = Client().get(f"/companions/{image.pk}.img")
+    assert kiosk.status_code == 200
+    shown = kiosk.getvalue()  # a streamed answer: read it once
+    assert shown == original and c2pa_store(shown)[0] in ("Valid", "Trusted")
     short = min(256, 192)
     content_id = assertion(active(c2pa_store(original)[1]), cc.ASSERTION_LABEL)["content_id"]
     for language in ("en", "zh", "ug"):
