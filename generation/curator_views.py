@@ -313,8 +313,6 @@ def sweep_new(request):
 
 
 def _sweep_context(sweep: Sweep) -> dict:
-    for run in sweep.runs.all():
-        services.status_sync(run)
     rows = selectors.sweep_comparison(sweep)
     finished = all(r["status"] in ("succeeded", "failed", "cancelled") for r in rows)
     best = min(
