@@ -70,3 +70,19 @@ def test_kiosk_error_and_expert_pages_are_fully_translated(lang):
         and not translated(e)
     ]
     assert not missing, f"untranslated in {lang}: {missing}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_translations_keep_their_placeholders(lang):
+    """A %(name)s that the English has not would raise KeyError on the page (msgfmt -c)."""
+    import re
+
+    po = polib.pofile(str(LOCALE / lang / "LC_MESSAGES" / "django.po"))
+    wrong = []
+    for entry in po:
+        wanted = set(re.findall(r"%\(\w+\)[sd]", entry.msgid + entry.msgid_plural))
+        texts = list(entry.msgstr_plural.values()) if entry.msgid_plural else [entry.msgstr]
+        for text in filter(None, texts):
+            if set(re.findall(r"%\(\w+\)[sd]", text)) - wanted:
+                wrong.append(entry.msgid)
+    assert not wrong, wrong
