@@ -567,6 +567,50 @@ def landscape_samples(n: int, size: int = 256, seed: int = 0) -> list[Sample]:
     return [_landscape_sample(_rng(seed, "landscape", i), i, size) for i in range(n)]
 
 
+def scroll_samples(n: int, size: int = 256, seed: int = 0) -> list[Sample]:
+    """``n`` long paintings so the demo exercises aspect-ratio buckets: even indices a 1:3
+    hanging scroll (three landscapes stacked), odd a 4:1 handscroll (four side by side), each
+    panel a landscape of ``size`` px with its annotations moved into place. Deterministic per
+    (seed, index); the demo base model never trains on them (its recipe uses generic_samples)."""
+    samples = []
+    for index in range(n):
+        hanging = index % 2 == 0
+        panels = [
+            _landscape_sample(_rng(seed, "landscape", 10_000 + 10 * index + j), j, size)
+            for j in range(3 if hanging else 4)
+        ]
+        arrays = [np.asarray(panel.image) for panel in panels]
+        arr = np.concatenate(arrays, axis=0 if hanging else 1)
+        annotations = []
+        for j, panel in enumerate(panels):
+            dx, dy = (0, j * size) if hanging else (j * size, 0)
+            for annotation in panel.annotations:
+                region = annotation.region
+                if region is not None:
+                    region = (region[0] + dx, region[1] + dy, region[2], region[3])
+                annotations.append(
+                    Annotation(
+                        category=annotation.category,
+                        motifs=annotation.motifs,
+                        region=region,
+                        meaning=annotation.meaning,
+                        ink=annotation.ink,
+                    )
+                )
+        kind = ("hanging scroll", "挂轴") if hanging else ("handscroll", "手卷")
+        samples.append(
+            Sample(
+                key=f"{'hanging' if hanging else 'hand'}scroll-{index:04d}",
+                style="landscape",
+                title={"en": f"{kind[0].capitalize()} {index + 1}", "zh": f"{kind[1]} {index + 1}"},
+                caption=f"{kind[0]}, {panels[0].caption}",
+                image=_to_image(arr),
+                annotations=annotations,
+            )
+        )
+    return samples
+
+
 # --------------------------------------------------------------------------- generic set
 
 GENERIC_COLORS: dict[str, RGB] = {

@@ -145,6 +145,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--atlas", type=int, default=8, help="Atlas silk patterns")
         parser.add_argument("--landscapes", type=int, default=6, help="ink landscapes")
+        parser.add_argument(
+            "--scrolls",
+            type=int,
+            default=2,
+            help="long paintings (1:3 hanging scrolls, 4:1 handscrolls) for aspect buckets",
+        )
         parser.add_argument("--size", type=int, default=384, help="image size in pixels")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
@@ -181,6 +187,9 @@ class Command(BaseCommand):
             )
             samples += corpus.landscape_samples(
                 options["landscapes"], size=options["size"], seed=options["seed"]
+            )
+            samples += corpus.scroll_samples(
+                options["scrolls"], size=options["size"] // 2, seed=options["seed"]
             )
             passages, motif_labels = corpus.demo_passages(), dict(corpus.MOTIF_TERMS)
             source = "procedural corpus (demo/corpus.py)"
