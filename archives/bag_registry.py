@@ -28,12 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from archives.bag_graph import RecordGraph
-    from archives.provenance import ProvenanceBuilder
-
+from typing import Any
 
 SCOPE_MAX_LENGTH = 20
 
@@ -78,8 +73,10 @@ class RecordRules:
     import_overrides: dict[str, Any] = field(default_factory=dict)  # values set on import
 
 
-Readable = Callable[["RecordGraph"], dict[str, str]]
-Provenance = Callable[["ProvenanceBuilder"], None]
+# fn(archives.bag_graph.RecordGraph) and fn(archives.provenance.ProvenanceBuilder): named in
+# words, not imported, so that this module imports nothing of the project.
+Readable = Callable[[Any], dict[str, str]]
+Provenance = Callable[[Any], None]
 Check = Callable[[dict[str, Any], Any], list[str]]
 
 _scopes: dict[str, BagScope] = {}

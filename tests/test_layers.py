@@ -7,7 +7,10 @@ import statement in it is checked, at module level and inside functions alike:
   core``: a room may import itself and the rooms below it, never one above;
 * ``generation/diffusion/`` is plain Python: no Django (nor DRF, RQ...) and nothing of the
   project outside ``generation.diffusion`` (so nothing of ``demo`` either);
-* ``evaluation/metrics.py`` is plain numpy: no Django and nothing of the project at all.
+* ``evaluation/metrics.py`` is plain numpy: no Django and nothing of the project at all;
+* no two modules import each other at module level, however long the loop (import inside a
+  function, or a registry, breaks one: ``archives.bagit_export`` and ``archives.provenance``
+  no longer need each other).
 
 ``tests/`` and ``bench/`` are exempt (they drive every room); ``manage.py`` is the entry point.
 """
@@ -49,6 +52,8 @@ class Import:
     path: str  # relative to the project root
     line: int
     module: str  # the absolute dotted name imported
+    top_level: bool = False  # run when the module is imported (not inside a function)
+    names: tuple[str, ...] = ()  # of "from module import a, b"
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line} imports {self.module}"
@@ -76,9 +81,12 @@ def _imports(path: Path, root: Path = ROOT) -> list[Import]:
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     rel = path.relative_to(root).as_posix()
     found: list[Import] = []
+    top = {id(node) for node in _module_level(tree.body)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.extend(Import(rel, node.lineno, alias.name) for alias in node.names)
+            found.extend(
+                Import(rel, node.lineno, alias.name, id(node) in top) for alias in node.names
+            )
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -86,7 +94,9 @@ def _imports(path: Path, root: Path = ROOT) -> list[Import]:
                 name = ".".join(base + ([node.module] if node.module else []))
             else:
                 name = node.module or ""
-            found.append(Import(rel, node.lineno, name))  # "from a.b import c": room of a
+            # "from a.b import c": the room of a; c may be a module (a.b.c), kept in names.
+            names = tuple(alias.name for alias in node.names if alias.name != "*")
+            found.append(Import(rel, node.lineno, name, id(node) in top, names))
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute | ast.Name)
@@ -97,6 +107,20 @@ def _imports(path: Path, root: Path = ROOT) -> list[Import]:
         ):
             found.append(Import(rel, node.lineno, node.args[0].value))
     return found
+
+
+def _module_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Statements run at import time: the body, and the branches of if/try at that level."""
+    out: list[ast.stmt] = []
+    for node in body:
+        out.append(node)
+        if isinstance(node, ast.If | ast.Try):
+            branches = [node.body, node.orelse]
+            if isinstance(node, ast.Try):
+                branches += [h.body for h in node.handlers] + [node.finalbody]
+            for branch in branches:
+                out.extend(_module_level(branch))
+    return out
 
 
 def _room(dotted: str) -> str | None:
@@ -161,6 +185,52 @@ def test_plain_python_stays_plain(prefix, allowed):
     assert not problems, "\n".join(problems)
 
 
+def _cycles(imports: list[Import], modules: set[str], root: Path = ROOT) -> list[list[str]]:
+    """Loops of module-level imports between project modules (Tarjan's components)."""
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for imp in imports:
+        here = _module_of(root / imp.path, root)
+        if not imp.top_level:
+            continue
+        for target in (imp.module, *(f"{imp.module}.{n}" for n in imp.names)):
+            if target in modules and target != here:
+                graph.setdefault(here, set()).add(target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    loops: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                loops.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return loops
+
+
+def test_no_module_level_import_cycles():
+    modules = {_module_of(p) for p in _project_files()}
+    loops = _cycles(ALL_IMPORTS, modules)
+    assert not loops, "\n".join(" <-> ".join(loop) for loop in loops)
+
+
 def test_the_rules_catch_what_they_should(tmp_path):
     """The checks themselves on a made-up tree, so an empty result above means something."""
     for name, text in {
@@ -177,12 +247,22 @@ def test_the_rules_catch_what_they_should(tmp_path):
             "from demo import tiny\nfrom django.conf import settings\nfrom .configs import X\n"
         ),
         "evaluation/metrics.py": "import numpy\nfrom evaluation import stats\n",
+        "evaluation/__init__.py": "",
+        "evaluation/stats.py": "from evaluation import selectors\n",  # a loop of three
+        "evaluation/selectors.py": "if True:\n    from evaluation.metrics import x\n",
+        "evaluation/services.py": "from evaluation import views\n",  # no loop: views
+        "evaluation/views.py": "def f():\n    from evaluation import services\n",  # imports late
     }.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     imports = [imp for p in sorted(tmp_path.rglob("*.py")) for imp in _imports(p, tmp_path)]
-    assert Import("archives/bagit_export.py", 1, "archives") in imports  # from . import models
-    assert Import("generation/diffusion/train.py", 3, "generation.diffusion.configs") in imports
+    relative = [(i.path, i.line, i.module, i.names) for i in imports]
+    assert ("archives/bagit_export.py", 1, "archives", ("models",)) in relative  # from . import
+    assert ("generation/diffusion/train.py", 3, "generation.diffusion.configs", ("X",)) in relative
+    modules = {_module_of(p, tmp_path) for p in tmp_path.rglob("*.py")}
+    assert _cycles(imports, modules, tmp_path) == [
+        ["evaluation.metrics", "evaluation.selectors", "evaluation.stats"]
+    ]
     assert [line.split(" (")[0] for line in _upward(imports)] == [
         "archives/bagit_export.py:3 imports evaluation.selectors",
         "generation/diffusion/train.py:1 imports demo",
