@@ -208,3 +208,63 @@ def test_panels_are_made_and_changed_on_a_page(web):
     assert list(panel.members.all()) == [a]  # only experts are offered and kept
     web.post(f"/curator/evaluation/panels/{panel.pk}/members/", {"members": [b.pk]})
     assert list(panel.members.all()) == [b]
+
+
+CURATOR_PAGES = r"""
+import json, sys
+import django
+django.setup()
+from django.contrib.auth.models import User
+from django.test import Client
+client = Client()
+client.force_login(User.objects.get(username=sys.argv[1]))
+codes = {path: client.get(path).status_code for path in sys.argv[2:]}
+print(json.dumps({"codes": codes, "heavy": sorted(
+    m for m in ("torch", "diffusers", "transformers", "peft", "bitsandbytes") if m in sys.modules
+)}))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_curator_pages_and_charts_never_import_torch(base_model, frozen_dataset):
+    """matplotlib draws the charts in the web process; torch stays out of it."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, worker_environment
+
+    make_user("cur-sub", "curator", is_staff=True)
+    run = TrainingRun.objects.create(
+        name="r",
+        dataset=frozen_dataset,
+        base_model=base_model,
+        settings={},
+        loss_log=[{"step": s, "epoch": 1 + s // 5, "loss": 1 / s} for s in range(1, 20)],
+        job=Job.objects.create(kind="generation.train", status="succeeded", timeout=60),
+    )
+    paths = [
+        "/curator/",
+        "/curator/catalogue/",
+        "/curator/catalogue/datasets/",
+        f"/curator/catalogue/datasets/{frozen_dataset.pk}/",
+        "/curator/catalogue/import/",
+        "/curator/generation/runs/new/",
+        f"/curator/generation/runs/{run.pk}/",
+        f"/curator/generation/runs/{run.pk}/loss.svg",
+        "/curator/generation/sweeps/new/",
+        "/curator/evaluation/panels/",
+        "/curator/evaluation/approvals/",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", CURATOR_PAGES, "cur-sub", *paths],
+        cwd=ROOT,
+        env=dict(worker_environment(), DJANGO_SETTINGS_MODULE="config.settings"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(answer["codes"].values()) == {200}, answer["codes"]
+    assert answer["heavy"] == []
