@@ -152,3 +152,27 @@ def test_uyghur_keyboard_types_uyghur(browser, live_server, catalogue):
         assert page.locator(".osk").get_attribute("dir") == "rtl"
     finally:
         page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "family"), [("en", "Noto Sans"), ("zh", "Noto Sans SC"), ("ug", "Noto Sans Arabic")]
+)
+def test_the_shipped_fonts_draw_each_language(browser, live_server, catalogue, lang, family):
+    page = kiosk_page(browser, live_server, lang)
+    try:
+        page.goto(live_server.url + "/browse/")
+        loaded = page.evaluate(
+            """async () => { await document.fonts.ready;
+              return [...document.fonts].filter(f => f.status === 'loaded')
+                .map(f => f.family.replace(/["']/g, '')); }"""
+        )
+        assert family in loaded, loaded
+        # Served from this site (vendor/fonts), never a local() or a CDN font.
+        fonts = page.evaluate(
+            "performance.getEntriesByType('resource').map(e => e.name)"
+            ".filter(n => n.endsWith('.woff2'))"
+        )
+        assert fonts and all(f.startswith(live_server.url + "/static/vendor/fonts/") for f in fonts)
+        assert page.blocked == []
+    finally:
+        page.context.close()
