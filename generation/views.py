@@ -20,7 +20,14 @@ from generation import selectors, services
 from generation.diffusion.config import PRESETS
 from generation.diffusion.prompting import PromptDraftError
 from generation.hooks import ApprovalQueued
-from generation.models import BaseModel, GeneratedImage, GenerationRequest, Sweep, TrainingRun
+from generation.models import (
+    BaseModel,
+    GeneratedImage,
+    GenerationRequest,
+    Sweep,
+    TrainingCheckpoint,
+    TrainingRun,
+)
 
 SVG_W, SVG_H, SVG_PAD = 640, 220, 36
 
@@ -201,12 +208,16 @@ def request_new(request):
                 negative_prompt=form.get("negative_prompt", ""),
                 passage=GazetteerPassage.objects.filter(pk=form.get("passage") or 0).first(),
                 training_run=run,
+                checkpoint=TrainingCheckpoint.objects.filter(pk=form.get("checkpoint") or 0)
+                .select_related("run")
+                .first(),
                 lora_scale=float(form.get("lora_scale") or 1),
                 sampler=form.get("sampler", "ddim"),
                 steps=int(form.get("steps") or 35),
                 cfg=float(form.get("cfg") or 7),
                 width=int(form["width"]) if form.get("width") else None,
                 height=int(form["height"]) if form.get("height") else None,
+                shape=form.get("shape", ""),
                 images=None if seeds else int(form.get("images") or 1),
                 seeds=seeds,
                 compare_with_base=bool(form.get("compare_with_base")),
@@ -230,6 +241,14 @@ def request_new(request):
                 job__status="succeeded", lora_diffusers__isnull=False
             ),
             "samplers": GenerationRequest.Sampler.choices,
+            "shapes": [
+                ("square", "Square (1:1)"),
+                ("hanging_scroll", "Hanging scroll (1:2)"),
+                ("handscroll", "Handscroll (4:1)"),
+            ],
+            "checkpoints": TrainingCheckpoint.objects.filter(
+                run__job__status="succeeded", lora__isnull=False
+            ).select_related("run"),
         },
         status=400 if errors else 200,
     )
