@@ -15,6 +15,7 @@ from archives.bag_registry import (
     register_scope,
 )
 from archives.provenance import ProvenanceBuilder, file_id, files_of, job_times
+from generation.charts import run_loss_chart_svg
 from heritage.bag import CATALOGUE, DATASET_EXAMPLES, DATASETS, IMAGE_ANNOTATIONS
 
 RUN_VALIDATION_IMAGES = Relation("generation.trainingrun", "generation.validationimage", "run")
@@ -82,6 +83,8 @@ def readable_runs(graph: RecordGraph) -> dict[str, str]:
         log = run.loss_log or []
         if log and all(isinstance(row, dict) for row in log):
             out[f"{folder}/loss_log.csv"] = csv_text(log)
+            # The chart the run page shows (matplotlib, no torch), for a reader of the bag.
+            out[f"{folder}/loss_chart.svg"] = run_loss_chart_svg(run)
         elif log:
             out[f"{folder}/loss_log.csv"] = csv_text(
                 [{"step": i + 1, "loss": v} for i, v in enumerate(log)]

@@ -1,5 +1,6 @@
 """Loss charts as SVG, drawn by matplotlib (pinned in requirements.txt) for the run and sweep
-pages and their downloads. Plain data in, SVG text out: no torch, no ORM.
+pages, their downloads and the run's bag. loss_chart_svg takes plain data; run_curve reads a
+run's log. No torch.
 
 matplotlib is used through ``matplotlib.figure.Figure`` (no pyplot), which keeps no global
 state and is safe in a threaded web server.
@@ -41,8 +42,9 @@ def _svg(figure) -> str:
 
     buffer = io.StringIO()
     # Text stays text (not glyph outlines): selectable, searchable, read by screen readers.
-    with rc_context({"svg.fonttype": "none"}):
-        figure.savefig(buffer, format="svg", bbox_inches="tight")
+    # Same data, same bytes (a fixed id salt, no date): bags that carry the chart stay stable.
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "atelier"}):
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # no XML prolog/doctype: the SVG can be inlined
 
@@ -118,3 +120,34 @@ def loss_chart_svg(curves: Sequence[Curve], *, title: str = "", width: float = 8
         note += " · dashed: checkpoints"
     figure.text(0.01, -0.02, note, fontsize=7, color="#555555")
     return _svg(figure)
+
+
+def run_curve(run) -> Curve:
+    """A training run's loss as the charts draw it: its stored log, or its job's live curve
+    when that is further along (the log is written at checkpoints and at the end)."""
+    from generation.selectors import loss_curve_points
+
+    data = (run.job.data or {}) if run.job_id else {}
+    points = loss_curve_points(run.loss_log) if run.loss_log else []
+    live = data.get("loss_curve") or []
+    if live and (not points or live[-1][0] > points[-1][0]):
+        points = live
+    per_epoch = None
+    if data.get("total_steps") and data.get("total_epochs"):
+        per_epoch = data["total_steps"] / data["total_epochs"]
+    else:
+        epochs = [p for p in run.loss_log or [] if isinstance(p, dict) and p.get("epoch")]
+        if epochs:
+            per_epoch = epochs[-1]["step"] / epochs[-1]["epoch"]
+    return Curve(
+        label=run.name or f"run {run.pk}",
+        points=points,
+        checkpoints=list(run.checkpoints.values_list("step", flat=True)),
+        steps_per_epoch=per_epoch,
+    )
+
+
+def run_loss_chart_svg(run) -> str:
+    """The run page's chart, also written into the run's bag (runs/run-N/loss_chart.svg)."""
+    curve = run_curve(run)
+    return loss_chart_svg([curve], title=f"{curve.label} — {run.status}")

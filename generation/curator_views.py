@@ -19,7 +19,7 @@ from django.views.decorators.http import require_safe
 
 from core.throttling import throttle_expensive_posts
 from generation import selectors, services
-from generation.charts import Curve, loss_chart_svg
+from generation.charts import Curve, loss_chart_svg, run_curve, run_loss_chart_svg
 from generation.diffusion.config import PRESETS
 from generation.models import BaseModel, Sweep, TrainingRun
 from generation.views import _errors, curator_required
@@ -152,34 +152,6 @@ def run_new(request):
 # --- loss charts --------------------------------------------------------------------------
 
 
-def run_curve(run: TrainingRun) -> Curve:
-    """The run's loss as the chart draws it: the finished log, or the live curve of its job."""
-    data = (run.job.data or {}) if run.job_id else {}
-    points = selectors.loss_curve_points(run.loss_log) if run.loss_log else []
-    live = data.get("loss_curve") or []
-    if live and (not points or live[-1][0] > points[-1][0]):
-        points = live
-    per_epoch = None
-    if data.get("total_steps") and data.get("total_epochs"):
-        per_epoch = data["total_steps"] / data["total_epochs"]
-    else:
-        epochs = [p for p in run.loss_log if p.get("epoch")]
-        if epochs and epochs[-1]["epoch"]:
-            per_epoch = epochs[-1]["step"] / epochs[-1]["epoch"]
-    held_out = [
-        [c.step, c.validation_loss] for c in run.checkpoints.all() if c.validation_loss is not None
-    ]
-    best = selectors.checkpoint_to_look_at_first(run)
-    return Curve(
-        label=run.name or f"run {run.pk}",
-        points=points,
-        checkpoints=list(run.checkpoints.values_list("step", flat=True)),
-        steps_per_epoch=per_epoch,
-        held_out=held_out,
-        look_first=best.step if best else None,
-    )
-
-
 def _cached_svg(key_parts: list, draw) -> str:
     key = "loss-chart:" + hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()
     svg = cache.get(key)
@@ -212,7 +184,7 @@ def run_loss_svg(request, pk: int):
             curve.checkpoints,
             curve.held_out,
         ],
-        lambda: loss_chart_svg([curve], title=f"{curve.label} — {run.status}"),
+        lambda: run_loss_chart_svg(run),
     )
     return _svg_response(svg, f"run-{run.pk}-loss.svg", bool(request.GET.get("download")))
 

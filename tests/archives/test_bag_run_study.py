@@ -217,6 +217,8 @@ def test_run_and_study_bags_round_trip_through_a_worker(start_worker, client, tm
         root = done["training_run"].bag_name
         names = set(archive.getnames())
         assert f"{root}/data/runs/run-{run.pk}/loss_log.csv" in names
+        chart = archive.extractfile(f"{root}/data/runs/run-{run.pk}/loss_chart.svg").read()
+        assert chart.startswith(b"<svg") and b"optimizer step" in chart  # the run page's chart
         assert f"{root}/data/files/generation/run/lora.safetensors" in names
         metadata = archive.extractfile(f"{root}/data/datasets/silk-v1/metadata.jsonl").read()
         provenance = json.loads(archive.extractfile(f"{root}/data/provenance.json").read())
