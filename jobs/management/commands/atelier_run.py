@@ -212,7 +212,7 @@ class Command(BaseCommand):
         self._say(f"Atelier is running (database ok, Redis ok, workers {workers}).")
         for label, path in (
             ("Kiosk", "/"),
-            ("Curator", "/curator/generation/"),
+            ("Curator", "/curator/"),
             ("Evaluation", "/evaluation/"),
             ("Admin", "/admin/"),
             ("API docs", "/api/docs/"),
