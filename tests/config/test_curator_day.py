@@ -289,6 +289,36 @@ def test_a_curators_whole_day(day, start_worker, base_model, tmp_path):  # noqa:
     page.locator("#loss-chart").wait_for()
     day.check("run")
 
+    # A sweep over two settings: one run per cell, compared on a page that updates itself.
+    day.go("/curator/generation/sweeps/new/")
+    page.get_by_label("Name").fill("atlas batch x lr")
+    page.locator("#settings").fill('{"max_steps": 2}')
+    day.check("sweep-new")
+    page.get_by_role("button", name="Queue the sweep").click()
+    page.wait_for_url(re.compile(r"/sweeps/\d+/$"))
+    assert page.locator("#sweep-live tbody tr").count() == 4
+    assert page.locator("#sweep-live").get_attribute("hx-trigger") == "every 3s"
+    day.check("sweep")
+
+    # A gazetteer passage: original, paraphrase, translation, then its prompt approved.
+    day.go("/curator/catalogue/passages/")
+    page.get_by_label("Source work (gazetteer)").fill("Khotan gazetteer")
+    page.get_by_label("Original (classical Chinese)").fill("河水東流 兩岸桑田")
+    page.get_by_label("Modern paraphrase").fill("河水向东流去 两岸是桑田")
+    page.get_by_label("English translation").fill("The river flows east between mulberry fields.")
+    page.get_by_label("Items it describes (accession numbers, space separated)").fill("ATL-1")
+    page.get_by_role("button", name="Add the passage").click()
+    page.get_by_text("Passage added.").wait_for()
+    page.get_by_label("Prompt (draft)").fill("a river between mulberry fields, silk road")
+    day.check("passage")
+    page.get_by_role("button", name="Save and approve the prompt").click()
+    page.get_by_text("Prompt approved.").wait_for()
+    from heritage.models import GazetteerPassage
+
+    passage = GazetteerPassage.objects.get(source_work="Khotan gazetteer")
+    assert passage.approved_prompt == "a river between mulberry fields, silk road"
+    assert list(passage.items.all()) == [item]
+
     # Images of a LoRA (made here as rows: the GPU queue is not served in this test).
     finished = TrainingRun.objects.create(
         name="atlas lora",
