@@ -70,6 +70,8 @@ class Day:
 
 @pytest.fixture
 def day(browser, live_server):
+    for old in ARTIFACTS.glob("*.png"):  # this run's screenshots only, numbered in order
+        old.unlink()
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     page = context.new_page()
     page.set_default_timeout(20_000)
