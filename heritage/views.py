@@ -8,6 +8,8 @@ ug) as ``LangText``: the text with the language it is really in, so a fallback i
 
 from __future__ import annotations
 
+from csp.constants import NONCE
+from csp.decorators import csp_update
 from django.conf import settings
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -282,6 +284,9 @@ def _companion(generated, item: HeritageItem, lang: str) -> dict:
     return {"pk": generated.pk, "caption": caption, "from_passage": passage is not None}
 
 
+# OpenSeadragon adds an inline <style> unless it finds one marked data-openseadragon-mobile-css:
+# the item page carries an empty marker with this response's nonce (style elements only).
+@csp_update({"style-src": [NONCE]})
 @require_GET
 def item(request, pk: int):
     lang = _lang()
