@@ -19,7 +19,7 @@ def test_login_page_renders_on_the_base_template_with_labelled_fields(client, db
     assert 'href="#main"' in html  # skip link
     assert '<label for="id_username">' in html
     assert '<label for="id_password">' in html
-    assert "/static/archives/site.css" in html
+    assert "/static/site/site.css" in html
     assert "https://" not in html.split("<body")[0]  # no external assets in <head>
 
 
