@@ -28,4 +28,3 @@ def selftest(job: Job) -> dict:
     if job.params.get("fail"):
         raise RuntimeError(str(job.params["fail"]))
     return {"counted": steps}
-
