@@ -62,7 +62,6 @@ urlpatterns = [
     path("iiif/", include("heritage.iiif_urls")),
     path("curator/", curator_views.home, name="curator-home"),
     path("curator/catalogue/", include("heritage.curator_urls")),
-    path("curator/generation/", include("generation.curator_urls")),
     path("curator/generation/", include("generation.urls")),
     path("curator/evaluation/", include("evaluation.curator_urls")),
     path("evaluation/", include("evaluation.urls")),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import wraps
 
 from django.conf import settings
@@ -17,19 +16,15 @@ from django.views.decorators.http import require_POST, require_safe
 from core.errors import DomainError
 from core.throttling import throttle_expensive_posts
 from generation import selectors, services
-from generation.diffusion.config import PRESETS
 from generation.diffusion.prompting import PromptDraftError
 from generation.hooks import ApprovalQueued
 from generation.models import (
-    BaseModel,
     GeneratedImage,
     GenerationRequest,
     Sweep,
     TrainingCheckpoint,
     TrainingRun,
 )
-
-SVG_W, SVG_H, SVG_PAD = 640, 220, 36
 
 
 def curator_required(view):
@@ -49,24 +44,6 @@ def _errors(exc: ValidationError) -> list[str]:
     return list(exc.messages)
 
 
-def loss_plot(curve: list) -> dict:
-    """SVG geometry of a loss curve ([[step, loss], ...]) drawn server-side; JS redraws it."""
-    points = [(float(s), float(v)) for s, v in curve if v is not None]
-    if not points:
-        return {"points": "", "min": None, "max": None, "steps": 0}
-    steps = [s for s, _ in points]
-    losses = [v for _, v in points]
-    lo, hi = min(losses), max(losses)
-    s0, s1 = min(steps), max(steps)
-    span_s, span_v = (s1 - s0) or 1.0, (hi - lo) or 1.0
-    coords = " ".join(
-        f"{SVG_PAD + (s - s0) / span_s * (SVG_W - 2 * SVG_PAD):.1f},"
-        f"{SVG_H - SVG_PAD - (v - lo) / span_v * (SVG_H - 2 * SVG_PAD):.1f}"
-        for s, v in points
-    )
-    return {"points": coords, "min": lo, "max": hi, "steps": int(s1)}
-
-
 @curator_required
 def index(request):
     return render(
@@ -78,53 +55,6 @@ def index(request):
             "sweeps": Sweep.objects.all()[:10],
             "requests": selectors.generation_request_list()[:30],
         },
-    )
-
-
-@curator_required
-@throttle_expensive_posts
-def run_new(request):
-    from heritage.models import TrainingDataset
-
-    form = {"preset": "gazetteer-001", "settings": "{}", "name": ""}
-    errors: list[str] = []
-    if request.method == "POST":
-        form = {k: request.POST.get(k, "") for k in ("dataset", "base_model", "preset", "name")}
-        form["settings"] = request.POST.get("settings", "{}") or "{}"
-        try:
-            settings_ = json.loads(form["settings"])
-            if not isinstance(settings_, dict):
-                raise ValueError
-        except ValueError:
-            errors.append('Settings must be a JSON object, e.g. {"epochs": 10}.')
-        else:
-            try:
-                dataset = get_object_or_404(TrainingDataset, pk=form["dataset"] or 0)
-                base = BaseModel.objects.filter(pk=form["base_model"] or 0).first()
-                run = services.training_run_create(
-                    dataset=dataset,
-                    base_model=base,
-                    preset=form["preset"],
-                    settings=settings_,
-                    name=form["name"],
-                    user=request.user,
-                )
-            except ValidationError as exc:
-                errors.extend(_errors(exc))
-            else:
-                messages.success(request, "The run is queued on the GPU queue.")
-                return redirect("generation:run", pk=run.pk)
-    return render(
-        request,
-        "generation/run_new.html",
-        {
-            "form": form,
-            "errors": errors,
-            "presets": PRESETS.values(),
-            "datasets": TrainingDataset.objects.filter(frozen=True),
-            "base_models": selectors.base_model_choices(),
-        },
-        status=400 if errors else 200,
     )
 
 
@@ -140,17 +70,13 @@ VALIDATION_ROWS = (
 @curator_required
 def run_detail(request, pk: int):
     run = get_object_or_404(selectors.training_run_list(), pk=pk)
-    curve = (run.job.data or {}).get("loss_curve") if run.job else None
-    if not curve:
-        curve = selectors.loss_curve_points(run.loss_log)
+    # The loss chart is an <img> of runs/<pk>/loss.svg (generation.curator_views).
     return render(
         request,
         "generation/run_detail.html",
         {
             "run": run,
             "job": run.job,
-            "plot": loss_plot(curve),
-            "svg": {"w": SVG_W, "h": SVG_H, "pad": SVG_PAD},
             "checkpoints": run.checkpoints.select_related("archive", "lora"),
             "look_first": selectors.checkpoint_to_look_at_first(run),
             "validation_images": run.validation_images.select_related("file"),
@@ -179,16 +105,6 @@ def run_cancel(request, pk: int):
     except DomainError as exc:
         messages.error(request, str(exc))
     return redirect("generation:run", pk=pk)
-
-
-@curator_required
-def sweep_detail(request, pk: int):
-    sweep = get_object_or_404(Sweep, pk=pk)
-    return render(
-        request,
-        "generation/sweep_detail.html",
-        {"sweep": sweep, "rows": selectors.sweep_comparison(sweep), "keys": list(sweep.grid)},
-    )
 
 
 @curator_required
