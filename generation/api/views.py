@@ -12,6 +12,7 @@ from rest_framework import permissions, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import drf_validation_error
 from generation import selectors, services
 from generation.api import serializers as s
 from generation.diffusion.config import PRESETS
@@ -379,8 +380,6 @@ class ContentCredentialsVerifyView(APIView):
         responses={200: s.CredentialReportSerializer},
     )
     def post(self, request):
-        from rest_framework.exceptions import ValidationError
-
         from generation import credentials
 
         data = s.CredentialsVerifySerializer(data=request.data)
@@ -394,5 +393,5 @@ class ContentCredentialsVerifyView(APIView):
                 image = _get(GeneratedImage, pk, "generated_image")
                 found = credentials.generated_image_verify(image=image)
         except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
+            raise drf_validation_error(exc) from None
         return Response(found.as_dict())

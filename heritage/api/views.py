@@ -679,8 +679,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Catalogue
                 caption_template=serializer.validated_data["caption_template"],
             )
         except services.ValidationError as exc:
-            detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-            raise ValidationError(detail) from None
+            raise drf_validation_error(exc) from None
         return Response(self.get_serializer(self.get_queryset().get(pk=dataset.pk)).data)
 
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT}, summary="Freeze (job)")
