@@ -47,7 +47,13 @@ class Conflict(DomainError):
 
 
 def error_messages(exc: DomainError | ValidationError) -> list[str]:
-    """The messages of a refusal, for a page or a command to show."""
+    """The messages of a refusal as lines for a page or a command ("field: message")."""
     if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            return [
+                m if field == "__all__" else f"{field}: {m}"
+                for field, ms in exc.message_dict.items()
+                for m in ms
+            ]
         return list(exc.messages)
     return [str(exc)]

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from core.api import INTERNAL_ERROR
-from core.errors import Conflict, NotFound, Refused
+from core.errors import Conflict, NotFound, Refused, error_messages
 from jobs.models import Job
 from jobs.queue import job_enqueue
 from tests.archives.bagtools import make_archivist
@@ -106,3 +106,12 @@ def test_real_refusals_keep_their_answers():
     )
     assert response.status_code == 400
     assert response.json() == {"detail": "no collection 'no-such'"}
+
+
+def test_pages_get_the_messages_of_a_refusal_as_lines():
+    assert error_messages(Refused("the study is closed")) == ["the study is closed"]
+    assert error_messages(ValidationError("no")) == ["no"]
+    assert error_messages(ValidationError({"name": ["required"], "__all__": ["stale"]})) == [
+        "name: required",
+        "stale",
+    ]
