@@ -166,10 +166,15 @@ def test_masked_weights_leave_unannotated_cells_at_the_unmasked_weight(base, tmp
 def test_held_out_loss_is_identical_when_a_checkpoint_is_evaluated_twice(base, tmp_path):
     train = [(banded(100, 400), "scroll a"), (banded(120, 480), "scroll b")]
     held_out = [(banded(500, 100), "handscroll"), (banded(140, 140), "square")]
-    config = scroll_config(epochs=2, unet_lr=1e-2)
+    config = scroll_config(
+        epochs=2, unet_lr=1e-2, validation_prompts=("a scroll",), validation_steps=2
+    )
     result = train_lora(
         config, train, base_model=base, output_dir=tmp_path, validation_examples=held_out
     )
+    # validation images are drawn at the dataset's dominant bucket (both scrolls: 64x256)
+    for paths in result.validation_images.values():
+        assert Image.open(paths[0]).size == (64, 256)
     log = result.checkpoint_log
     assert [row["step"] for row in log] == [1, 2]
     assert all(row["validation_loss"] > 0 and row["train_loss"] > 0 for row in log)
