@@ -185,6 +185,21 @@ def test_deep_zoom_and_annotations_in_view(browser, live_server, kiosk_item, vie
         settle(page)
         zoomed_in = zoom(page)
         assert zoomed_in > home * 1.3
+        # Drag moves the picture (touch drag and pinch are OpenSeadragon's gestures too).
+        center = (
+            "(() => { const c = window.kioskViewer.viewport.getCenter(true);"
+            " return [c.x, c.y]; })()"
+        )
+        before = page.evaluate(center)
+        frame = page.get_by_test_id("viewer").bounding_box()
+        x, y = frame["x"] + frame["width"] / 2, frame["y"] + frame["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 150, y + 80, steps=8)
+        page.mouse.up()
+        settle(page)
+        after = page.evaluate(center)
+        assert after[0] < before[0] and after[1] < before[1], (before, after)
         page.get_by_test_id("zoom-out").click()
         settle(page)
         page.get_by_test_id("zoom-out").click()
