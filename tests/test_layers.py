@@ -10,7 +10,9 @@ import statement in it is checked, at module level and inside functions alike:
 * ``evaluation/metrics.py`` is plain numpy: no Django and nothing of the project at all;
 * no two modules import each other at module level, however long the loop (import inside a
   function, or a registry, breaks one: ``archives.bagit_export`` and ``archives.provenance``
-  no longer need each other).
+  no longer need each other);
+* ``archives``, ``jobs`` and ``core`` do not even name a model or module of a room above them
+  in a string (``"heritage.itemimage"``): the apps register what those rooms do for them.
 
 ``tests/`` and ``bench/`` are exempt (they drive every room); ``manage.py`` is the entry point.
 """
@@ -18,6 +20,7 @@ import statement in it is checked, at module level and inside functions alike:
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,6 +234,46 @@ def test_no_module_level_import_cycles():
     assert not loops, "\n".join(" <-> ".join(loop) for loop in loops)
 
 
+_UPPER_NAME = re.compile(r"^(config|demo|evaluation|generation|heritage)\.\w+(\.\w+)*$")
+
+
+def _named_upper(path: Path, room: str, root: Path = ROOT) -> list[str]:
+    """String constants (docstrings aside) that name a model or module of a room above."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and _UPPER_NAME.match(node.value)
+            and ROOMS.index(node.value.partition(".")[0]) < ROOMS.index(room)
+        ):
+            found.append(f"{path.relative_to(root)}:{node.lineno} names {node.value!r}")
+    return found
+
+
+@pytest.mark.parametrize("room", ["archives", "jobs", "core"])
+def test_the_lower_rooms_name_no_model_or_module_above_them(room):
+    """No import, and no label either: what archives and jobs do for an app, the app registers
+    (bag.py, jobs.py), so ``"heritage.itemimage"`` is written in heritage only."""
+    found = [
+        line
+        for path in _project_files()
+        if path.relative_to(ROOT).parts[0] == room and "migrations" not in path.parts
+        for line in _named_upper(path, room)
+    ]
+    assert not found, "\n".join(found)
+
+
 def test_the_rules_catch_what_they_should(tmp_path):
     """The checks themselves on a made-up tree, so an empty result above means something."""
     for name, text in {
@@ -247,6 +290,10 @@ def test_the_rules_catch_what_they_should(tmp_path):
             "from demo import tiny\nfrom django.conf import settings\nfrom .configs import X\n"
         ),
         "evaluation/metrics.py": "import numpy\nfrom evaluation import stats\n",
+        "archives/bagit_import.py": (
+            '"""Knows "heritage.collection" in its docstring only."""\n'
+            'IMPORTABLE = {"collection": {"heritage.collection", "archives.storedfile"}}\n'
+        ),
         "evaluation/__init__.py": "",
         "evaluation/stats.py": "from evaluation import selectors\n",  # a loop of three
         "evaluation/selectors.py": "if True:\n    from evaluation.metrics import x\n",
@@ -270,5 +317,8 @@ def test_the_rules_catch_what_they_should(tmp_path):
     ]
     diffusion = _plain_python_problems(imports, "generation/diffusion", "generation.diffusion")
     assert [p.split(" imports ")[1].split(":")[0] for p in diffusion] == ["demo", "django.conf"]
+    assert _named_upper(tmp_path / "archives/bagit_import.py", "archives", tmp_path) == [
+        "archives/bagit_import.py:2 names 'heritage.collection'"
+    ]
     metrics = _plain_python_problems(imports, "evaluation/metrics.py", None)
     assert [p.split(" imports ")[1].split(":")[0] for p in metrics] == ["evaluation"]
