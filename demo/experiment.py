@@ -5,9 +5,21 @@
 2. A U-Net LoRA trained with the ``atlas-000`` preset (batch 2, U-Net lr 8e-4, AdamW) scaled
    to the CPU and to the tiny demo base model: 64 px instead of 512, 24 images instead of 103,
    the paper's 5,200 optimizer steps, rank 16 on every U-Net block layer (``DEMO_LORA_SETTINGS``).
-3. Base and LoRA images for the held-out captions, identical seeds (0-3), DDIM 35 steps, CFG 7.
-4. MSE, PSNR and SSIM (scikit-image, ``channel_axis=-1, data_range=255``) of each image
-   against the held-out original; the means per model, and a picture grid.
+3. Base and LoRA images with identical seeds (0-3), DDIM 35 steps, CFG 7, scored under the
+   study report's three protocols (evaluation/selectors.py), with 95 % confidence intervals
+   over the seeds (Student t on the per-seed figures):
+   * *reproduction*: the LoRA's own training captions, each image against its own original,
+     MSE, PSNR and SSIM (scikit-image, ``channel_axis=-1, data_range=255``): can the LoRA
+     redraw what it was taught? The LoRA must beat the base on all three;
+   * *distribution*: the images of ``n_distribution`` held-out captions as a set against those
+     held-out originals, by evaluation/distribution.py's multi-scale sliced Wasserstein distance
+     on patches and colour distance (no pretrained network): does the LoRA draw the style? The
+     LoRA must beat the base by a clear margin (``distribution_bar``);
+   * *held-out pixel figures*: each of the first ``n_heldout`` held-out captions' images against
+     its one original, reported as they are beside their reference rows (real Atlas silk in
+     another layout; a flat image of the mean colour): the caption does not tell the random
+     band layout, so these reward a flat average (docs/demo-experiment.md).
+4. A picture grid: held-out original, base, LoRA per row.
 
     python manage.py demo_experiment          # or: python -m demo.experiment
 """
@@ -15,6 +27,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,10 +105,14 @@ class DemoExperiment:
     cfg: float = DEMO_GENERATION_SETTINGS["cfg"]
     noise_offset: float = DEMO_LORA_SETTINGS["noise_offset"]
     threads: int = 1  # one thread: two stall each other on a shared 2-core machine
-    # The fit to the training captions (how settings were chosen, never on the held-out set):
-    # LoRA images of the first ``fit_captions`` training captions, seeds ``fit_seeds``.
-    fit_captions: int = 6
-    fit_seeds: tuple[int, ...] = (0, 1, 2)
+    # Reproduction: the first ``repro_captions`` training captions x ``seeds`` (also how the
+    # LoRA settings were chosen: never on the held-out set).
+    repro_captions: int = 8
+    # Distribution: held-out captions (the first ``n_heldout`` are the pixel protocol's) x seeds.
+    n_distribution: int = 12
+    # "A clear margin": the LoRA's SWD at most this share of the base's, and the two 95 %
+    # intervals over seeds apart.
+    distribution_bar: float = 0.8
 
 
 def _metrics(made: np.ndarray, original: np.ndarray) -> dict[str, float]:
@@ -105,6 +122,53 @@ def _metrics(made: np.ndarray, original: np.ndarray) -> dict[str, float]:
         "mse": float(mean_squared_error(original, made)),
         "psnr": float(peak_signal_noise_ratio(original, made, data_range=255)),
         "ssim": float(structural_similarity(original, made, channel_axis=-1, data_range=255)),
+    }
+
+
+def ci95(values) -> dict[str, float]:
+    """Mean and the half-width of its 95 % confidence interval (Student t; 0 for one value)."""
+    from scipy import stats
+
+    v = np.asarray(list(values), dtype=np.float64)
+    half = 0.0
+    if len(v) > 1:
+        half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return {"mean": float(v.mean()), "ci95": half, "n": len(v)}
+
+
+def _pixel_protocol(
+    images: dict[tuple[str, int], np.ndarray], samples: list, seeds: tuple[int, ...]
+) -> dict[str, Any]:
+    """Mean MSE, PSNR and SSIM of each (caption, seed) image against its own original; the
+    per-seed means give the intervals."""
+    per_seed = {
+        seed: [_metrics(images[(s.key, seed)], _pixels(s)) for s in samples] for seed in seeds
+    }
+    out: dict[str, Any] = {}
+    for m in ("mse", "psnr", "ssim"):
+        out[m] = float(np.mean([r[m] for rows in per_seed.values() for r in rows]))
+        out[f"{m}_over_seeds"] = ci95(np.mean([r[m] for r in rows]) for rows in per_seed.values())
+    return out
+
+
+def _distribution_protocol(
+    images: dict[tuple[str, int], np.ndarray], samples: list, seeds: tuple[int, ...]
+) -> dict[str, Any]:
+    """evaluation.distribution.compare_sets of all the images (every seed) with the originals;
+    per seed too, for the intervals."""
+    from evaluation.distribution import compare_sets
+
+    originals = [_pixels(s) for s in samples]
+    pooled = compare_sets([images[(s.key, seed)] for seed in seeds for s in samples], originals)
+    per_seed = [compare_sets([images[(s.key, seed)] for s in samples], originals) for seed in seeds]
+    return {
+        "swd_x1e3": pooled["swd_x1e3"],
+        "swd_levels_x1e3": pooled["swd_levels_x1e3"],
+        "colour_emd": pooled["colour_emd"],
+        "n_generated": pooled["n_generated"],
+        "n_references": pooled["n_references"],
+        "swd_x1e3_over_seeds": ci95(r["swd_x1e3"] for r in per_seed),
+        "colour_emd_over_seeds": ci95(r["colour_emd"] for r in per_seed),
     }
 
 
@@ -130,6 +194,20 @@ def reference_scores(train: list, heldout: list) -> dict[str, dict[str, float]]:
         name: {"mse": r.mse_mean, "psnr": r.psnr_mean, "ssim": r.ssim_mean}
         for name, r in (("real_atlas", rows["others"]), ("flat", rows["flat"]))
     }
+
+
+def _base_model_info(path: Path) -> dict[str, Any]:
+    """What the base is: the recipe's settings when it is the demo model (honest labels)."""
+    recipe = path / "recipe.json"
+    info: dict[str, Any] = {"path": str(path)}
+    if recipe.exists():
+        data = json.loads(recipe.read_text(encoding="utf-8"))
+        info["demo_model"] = {k: data.get(k) for k in ("settings", "corpus_sha256")}
+        info["note"] = (
+            "the tiny demo base model, trained on procedural images only: it cannot learn real "
+            "paintings (use SD 1.5 on a GPU for that)"
+        )
+    return info
 
 
 def _render(pipe, prompt: str, seed: int, exp: DemoExperiment) -> np.ndarray:
@@ -183,8 +261,11 @@ def run_demo_experiment(
     torch.set_num_threads(exp.threads)
     started = time.monotonic()
     try:
-        samples = atlas_samples(exp.n_train + exp.n_heldout, size=exp.size, seed=exp.corpus_seed)
-        train, heldout = samples[: exp.n_train], samples[exp.n_train :]  # as demo_split()
+        n_pool = max(exp.n_heldout, exp.n_distribution)
+        samples = atlas_samples(exp.n_train + n_pool, size=exp.size, seed=exp.corpus_seed)
+        train, pool = samples[: exp.n_train], samples[exp.n_train :]
+        heldout = pool[: exp.n_heldout]  # as demo_split()
+        repro = train[: exp.repro_captions]
         config = demo_lora_config(
             resolution=exp.size,
             epochs=exp.epochs,
@@ -215,35 +296,78 @@ def run_demo_experiment(
 
         pipe = load_base_pipeline(base_model)
         pipe.set_progress_bar_config(disable=True)
-        jobs = [(s, seed) for s in heldout for seed in exp.seeds]
-        base_imgs = [_render(pipe, s.caption, seed, exp) for s, seed in jobs]
-        load_lora_into(pipe, result.files.diffusers_path)
-        lora_imgs = [_render(pipe, s.caption, seed, exp) for s, seed in jobs]
-        fit_scores = [
-            _metrics(_render(pipe, s.caption, seed, exp), _pixels(s))
-            for s in train[: exp.fit_captions]
-            for seed in exp.fit_seeds
-        ]
-        train_fit = {m: float(np.mean([v[m] for v in fit_scores])) for m in ("mse", "psnr", "ssim")}
+        # Every caption the protocols need, each with every seed, once per model.
+        wanted = [*repro, *pool]
+        jobs = [(s, seed) for s in wanted for seed in exp.seeds]
+        render_bar = tqdm(
+            total=2 * len(jobs), desc="images (base, LoRA)", disable=not progress, unit="img"
+        )
+        images: dict[str, dict[tuple[str, int], np.ndarray]] = {}
+        for model in ("base", "lora"):
+            if model == "lora":
+                load_lora_into(pipe, result.files.diffusers_path)
+            images[model] = {}
+            for s, seed in jobs:
+                images[model][(s.key, seed)] = _render(pipe, s.caption, seed, exp)
+                render_bar.update()
+        render_bar.close()
+
+        protocols: dict[str, Any] = {
+            "reproduction": {
+                model: _pixel_protocol(images[model], repro, exp.seeds) for model in images
+            },
+            "distribution": {
+                model: _distribution_protocol(images[model], pool[: exp.n_distribution], exp.seeds)
+                for model in images
+            },
+            "held_out": {
+                model: _pixel_protocol(images[model], heldout, exp.seeds) for model in images
+            },
+        }
+        # What the distances give real Atlas silk the model never drew (the training images
+        # against the held-out originals): the floor a perfect style learner would approach.
+        from evaluation.distribution import compare_sets
+
+        floor = compare_sets([_pixels(t) for t in train], [_pixels(s) for s in pool])
+        protocols["distribution"]["reference_real_atlas"] = {
+            k: floor[k] for k in ("swd_x1e3", "swd_levels_x1e3", "colour_emd")
+        }
+        protocols["held_out"]["reference"] = reference_scores(train, heldout)
+        rep, dist = protocols["reproduction"], protocols["distribution"]
+        b_swd, l_swd = dist["base"]["swd_x1e3_over_seeds"], dist["lora"]["swd_x1e3_over_seeds"]
+        bars = {
+            "reproduction_lora_beats_base_on_mse_psnr_ssim": (
+                rep["lora"]["mse"] < rep["base"]["mse"]
+                and rep["lora"]["psnr"] > rep["base"]["psnr"]
+                and rep["lora"]["ssim"] > rep["base"]["ssim"]
+            ),
+            "distribution_lora_beats_base_by_a_clear_margin": (
+                dist["lora"]["swd_x1e3"] <= exp.distribution_bar * dist["base"]["swd_x1e3"]
+                and l_swd["mean"] + l_swd["ci95"] < b_swd["mean"] - b_swd["ci95"]
+            ),
+        }
 
         rows = []
         per_image = []
-        for (s, seed), b, lo in zip(jobs, base_imgs, lora_imgs, strict=True):
+        for s in heldout:
             original = _pixels(s)
-            per_image.append(
-                {
-                    "key": s.key,
-                    "seed": seed,
-                    "base": _metrics(b, original),
-                    "lora": _metrics(lo, original),
-                }
-            )
-            if seed == exp.seeds[0]:
-                rows.append([original, b, lo])
+            for seed in exp.seeds:
+                b, lo = images["base"][(s.key, seed)], images["lora"][(s.key, seed)]
+                per_image.append(
+                    {
+                        "key": s.key,
+                        "seed": seed,
+                        "base": _metrics(b, original),
+                        "lora": _metrics(lo, original),
+                    }
+                )
+                if seed == exp.seeds[0]:
+                    rows.append([original, b, lo])
+        for s in repro[:2]:  # two training captions: the reproduction protocol's rows
+            seed = exp.seeds[0]
+            rows.append([_pixels(s), images["base"][(s.key, seed)], images["lora"][(s.key, seed)]])
         table = {
-            model: {
-                m: float(np.mean([r[model][m] for r in per_image])) for m in ("mse", "psnr", "ssim")
-            }
+            model: {m: protocols["held_out"][model][m] for m in ("mse", "psnr", "ssim")}
             for model in ("base", "lora")
         }
         lora_wins = (
@@ -257,17 +381,22 @@ def run_demo_experiment(
             "settings": {
                 **exp.__dict__,
                 "seeds": list(exp.seeds),
-                "fit_seeds": list(exp.fit_seeds),
             },
+            "base_model": _base_model_info(Path(base_model)),
             "lora_config": config.to_dict() if hasattr(config, "to_dict") else str(config),
             "train_steps": result.global_step,
             "final_train_loss": result.final_loss,
             "train_seconds": round(result.seconds, 1),
+            "protocols": protocols,
+            "bars": bars,
+            "bars_met": all(bars.values()),
+            "reproduction_captions": [s.caption for s in repro],
+            "distribution_captions": [s.caption for s in pool[: exp.n_distribution]],
             "heldout_captions": [s.caption for s in heldout],
+            # The held-out pixel figures under their old names (the study report's "held-out").
             "table": table,
             "lora_beats_base_on_all_three": lora_wins,
-            "reference": reference_scores(train, heldout),
-            "train_fit": train_fit,
+            "reference": protocols["held_out"]["reference"],
             "per_image": per_image,
             "grid": str(grid_path) if grid_path else None,
             "total_seconds": round(time.monotonic() - started, 1),
@@ -396,11 +525,56 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _ci(row: dict, name: str, decimals: int) -> str:
+    c = row[f"{name}_over_seeds"]
+    return f"{row[name]:.{decimals}f} ± {c['ci95']:.{decimals}f}"
+
+
+def format_protocols(results: dict) -> str:
+    """The reproduction and distribution protocols as Markdown tables (± 95 % CI over seeds)."""
+    p = results["protocols"]
+    names = (("base", "base (demo model)"), ("lora", "base + Atlas LoRA"))
+    lines = [
+        "Reproduction (training captions, each image vs its own original):",
+        "",
+        "| model | MSE (lower is better) | PSNR dB (higher) | SSIM (higher) |",
+        "|---|---|---|---|",
+    ]
+    for key, label in names:
+        r = p["reproduction"][key]
+        lines.append(
+            f"| {label} | {_ci(r, 'mse', 1)} | {_ci(r, 'psnr', 2)} | {_ci(r, 'ssim', 4)} |"
+        )
+    d = p["distribution"]
+    lines += [
+        "",
+        f"Held-out distribution ({d['base']['n_generated']} images per model vs "
+        f"{d['base']['n_references']} held-out originals):",
+        "",
+        "| set | SWD x1e3 (lower is better) | colour EMD, grey levels (lower) |",
+        "|---|---|---|",
+    ]
+    for key, label in names:
+        r = d[key]
+        lines.append(f"| {label} | {_ci(r, 'swd_x1e3', 1)} | {_ci(r, 'colour_emd', 2)} |")
+    ref = d.get("reference_real_atlas")
+    if ref:
+        lines.append(
+            f"| *reference:* real Atlas silk (training images) | {ref['swd_x1e3']:.1f} | "
+            f"{ref['colour_emd']:.2f} |"
+        )
+    bars = results.get("bars") or {}
+    lines.append("")
+    lines += [f"{name}: {'met' if ok else 'NOT met'}" for name, ok in bars.items()]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     import sys
 
     res = run_demo_experiment(
         Path(sys.argv[1]) if len(sys.argv) > 1 else Path("var/demo-experiment")
     )
+    print(format_protocols(res))
     print(format_table(res))
     print("LoRA beats base on MSE, PSNR and SSIM:", res["lora_beats_base_on_all_three"])

@@ -151,3 +151,33 @@ def test_metric_check_scores_base_real_atlas_and_flat_images_under_four_ssim_set
         assert flat[label] > real[label] + 0.05, label
     lines = format_check_table(rows).splitlines()
     assert len(lines) == 5 and all(label in lines[0] for label in labels)
+
+
+def test_protocols_rank_the_style_over_a_flat_average_with_intervals_over_seeds():
+    # Reproduction and distribution, the demo experiment's own functions, on made-up "models":
+    # one that redraws its originals with a little noise (per seed), one that draws flat grey.
+    from demo.experiment import _distribution_protocol, _pixel_protocol, ci95, format_protocols
+
+    train, heldout = demo_split()
+    rng = np.random.default_rng(0)
+    seeds = (0, 1, 2)
+
+    def noisy(s):
+        px = np.asarray(s.image.convert("RGB"), dtype=np.float64)
+        return np.clip(px + rng.normal(0, 12, px.shape), 0, 255).astype(np.uint8)
+
+    grey = np.full((64, 64, 3), 128, np.uint8)
+    samples = [*train[:3], *heldout]
+    good = {(s.key, seed): noisy(s) for s in samples for seed in seeds}
+    flat = {(s.key, seed): grey for s in samples for seed in seeds}
+    rep = {m: _pixel_protocol(i, train[:3], seeds) for m, i in (("base", flat), ("lora", good))}
+    assert rep["lora"]["mse"] < rep["base"]["mse"] and rep["lora"]["ssim"] > rep["base"]["ssim"]
+    assert rep["lora"]["psnr_over_seeds"]["n"] == 3 and rep["lora"]["psnr_over_seeds"]["ci95"] > 0
+    dist = {
+        m: _distribution_protocol(i, heldout, seeds) for m, i in (("base", flat), ("lora", good))
+    }
+    assert dist["lora"]["swd_x1e3"] < 0.5 * dist["base"]["swd_x1e3"]
+    assert dist["lora"]["n_generated"] == len(heldout) * 3
+    assert ci95([1.0]) == {"mean": 1.0, "ci95": 0.0, "n": 1}
+    text = format_protocols({"protocols": {"reproduction": rep, "distribution": dist}, "bars": {}})
+    assert "| base + Atlas LoRA |" in text and "±" in text
