@@ -187,7 +187,11 @@ def base_model_default() -> BaseModel:
                 "kind": BaseModel.Kind.DIFFUSERS,
                 "sha256": base_model_sha256(demo),
                 "resolution": resolution,
-                "description": "Small SD-format model shipped with Atelier (demo and tests).",
+                "description": (
+                    "Tiny SD-format model shipped with Atelier for the demo and tests, trained "
+                    "on procedural images only: it cannot learn real paintings (use SD 1.5 on "
+                    "a GPU for that)."
+                ),
             },
         )
         if not BaseModel.objects.filter(is_default=True).exists():
