@@ -3,7 +3,7 @@
 Baseline, measured in the same run: the same pipeline at 1 DDIM step (loading, text encoding,
 VAE decoding: the fixed cost), so the ratio shows what the 35 denoising steps cost on top.
 
-    python bench/bench_demo_inference.py [--repeats 5] [--threads N]
+    python bench/bench_demo_inference.py [--repeats 5] [--threads N] [--model DIR]
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="pipeline folder (default: demo/model)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -31,7 +34,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    pipe = StableDiffusionPipeline.from_pretrained(str(DEFAULT_OUT_DIR), local_files_only=True)
+    model = args.model or DEFAULT_OUT_DIR
+    pipe = StableDiffusionPipeline.from_pretrained(str(model), local_files_only=True)
     load_s = time.perf_counter() - t0
     pipe.set_progress_bar_config(disable=True)
     prompt = "a red circle and a blue square on a yellow background"
