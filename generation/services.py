@@ -811,6 +811,13 @@ def generated_image_approve(
     ``ApprovalQueued``: its job compares, then approves or fails with the refusal.
     Withdrawing is always allowed.
     """
+    if approved and image.condition != GeneratedImage.Condition.LORA:
+        # The kiosk labels approved images "made by a model trained on this collection": a
+        # base-model image is not, so it never goes there (issue 17).
+        raise ValidationError(
+            f"Image {image.pk} was made by the base model, not by a LoRA trained on the "
+            "collection: only LoRA images can be approved for the kiosk."
+        )
     if approved:
         # The checks evaluation registers (generation.hooks): not rated blind in an open
         # study, not a near copy. A check whose slow part has not run (the memorisation

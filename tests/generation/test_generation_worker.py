@@ -127,17 +127,33 @@ def test_requests_make_tagged_pngs_pairs_and_repeatable_images(
 
 
 @pytest.mark.worker
-def test_approval_puts_an_image_on_the_public_list(start_worker, curator_client, base_model):
+def test_approval_puts_an_image_on_the_public_list(start_worker, curator_client, finished_run):
     from rest_framework.test import APIClient
 
     created = curator_client.post(
         "/api/v1/generation-requests/",
-        {"prompt": "a pavilion by a lake", "seeds": [3], "steps": 2, "sampler": "dpmpp"},
+        {
+            "prompt": "a pavilion by a lake",
+            "training_run": finished_run.pk,
+            "compare_with_base": True,
+            "seeds": [3],
+            "steps": 2,
+            "sampler": "dpmpp",
+        },
         format="json",
-    ).json()
+    )
+    assert created.status_code == 201, created.content
+    created = created.json()
     start_worker(("gpu",))
     wait_for(lambda: finished(created["id"]), timeout=120)
-    image = GenerationRequest.objects.get(pk=created["id"]).images.get()
+    images = GenerationRequest.objects.get(pk=created["id"]).images
+    # The base model's image is not the collection's style: never on the kiosk.
+    base = images.get(condition="base")
+    refused = curator_client.post(
+        f"/api/v1/generated-images/{base.pk}/approve/", {"approved": True}, format="json"
+    )
+    assert refused.status_code == 400 and "base model" in refused.json()["detail"]
+    image = images.get(condition="lora")
     anonymous = APIClient()
     assert anonymous.get("/api/v1/generated-images/").json()["count"] == 0
     response = curator_client.post(
@@ -149,8 +165,9 @@ def test_approval_puts_an_image_on_the_public_list(start_worker, curator_client,
     assert anonymous.get("/api/v1/generated-images/").json()["count"] == 0
     worker = start_worker(("default",))
     job = wait_for(
-        lambda: (j := curator_client.get(job_url).json())["status"] in ("succeeded", "failed")
-        and j,
+        lambda: (
+            (j := curator_client.get(job_url).json())["status"] in ("succeeded", "failed") and j
+        ),
         timeout=60,
         message=worker.output(),
     )
