@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from archives.bag_registry import BagScope, not_exported, vocabularies
+from archives.bag_registry import BagScope, not_exported, record_rules, vocabularies
 
 FILES_DIR = "files"
 FILE_LABEL = "archives.storedfile"
@@ -171,7 +171,15 @@ def serialise_record(obj: models.Model, graph: RecordGraph) -> dict[str, Any]:
         if target_label != user_label():
             keys = [k for k in keys if k in graph.records]
         m2m[f.name] = sorted(keys, key=sort_key)
-    return {"key": key_of(label, obj.pk), "model": label, "fields": fields, "m2m": m2m}
+    record = {"key": key_of(label, obj.pk), "model": label, "fields": fields, "m2m": m2m}
+    if record_rules(label).job_outcome and getattr(obj, "job_id", None):
+        job = obj.job
+        record["outcome"] = {
+            "status": job.status,
+            "finished_at": encode_value(job.finished_at),
+            "error": job.error.split("\n\n", 1)[0],  # the message, not the traceback
+        }
+    return record
 
 
 # --- helpers for the readable extras of the apps' bag.py ---------------------------------------

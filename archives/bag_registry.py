@@ -71,6 +71,9 @@ class RecordRules:
     vocabulary: bool = False  # pulled in through many-to-many links (motif terms)
     reuse_by: tuple[str, ...] = ()  # on import, an existing row with these values is reused
     import_overrides: dict[str, Any] = field(default_factory=dict)  # values set on import
+    # The row reads its state from its ``job`` (a jobs.Job, never in a bag): export writes the
+    # job's outcome beside the fields, import gives the row a finished job with that outcome.
+    job_outcome: bool = False
 
 
 # fn(archives.bag_graph.RecordGraph) and fn(archives.provenance.ProvenanceBuilder): named in

@@ -34,7 +34,8 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, SuspiciousFileOperation, ValidationError
 from django.db import IntegrityError, models
-from django.db.models import UUIDField
+from django.db.models import DateTimeField, UUIDField
+from django.utils import timezone
 
 from archives.bag_graph import FILE_LABEL, label_of, user_label
 from archives.bag_registry import bag_scopes, record_rules
@@ -42,6 +43,7 @@ from archives.bagit_export import FORMAT, FORMAT_VERSION, RECORDS_FILE
 from archives.bagit_validate import BagLimits, BagRefused, OpenedBag, bag_opened
 from archives.models import BagImport, StoredFile
 from archives.services import atomic_with_files, stored_file_save
+from jobs.models import Job
 
 # Apps whose rows are never taken from a bag, whatever the scope (named in the refusal).
 NEVER_IMPORTED_APPS = frozenset({"auth", "authtoken", "sessions", "admin", "contenttypes"})
@@ -275,6 +277,9 @@ class _Importer:
             self.refuse(key, "; ".join(messages))
         if auto_times:
             model._default_manager.filter(pk=obj.pk).update(**auto_times)
+        if rules.job_outcome:
+            job = imported_outcome_job(record.get("outcome"))
+            model._default_manager.filter(pk=obj.pk).update(job=job)
         self.keys[key] = obj.pk
         self.counts[label] = self.counts.get(label, 0) + 1
 
@@ -350,3 +355,30 @@ def bag_import(*, path: Path | str, user=None, limits: BagLimits | None = None) 
         except (TypeError, ValueError) as exc:
             raise BagRefused([f"A record holds a value of the wrong type: {exc}"]) from exc
     return done
+
+
+def imported_outcome_job(outcome: Any) -> Job:
+    """A finished job that says how an imported run or request ended where it ran.
+
+    Never a queued or running one: a bag must not start work here. A bag that does not say
+    (or says something else) gives a failed job that says so."""
+    outcome = outcome if isinstance(outcome, dict) else {}
+    status = outcome.get("status")
+    error = str(outcome.get("error") or "")[:2000]
+    if status not in Job.FINISHED:
+        status, error = Job.Status.FAILED, "Imported from a bag that does not say how it ended."
+    finished_at = None
+    try:
+        finished_at = DateTimeField().to_python(outcome.get("finished_at"))
+    except ValidationError:
+        pass
+    return Job.objects.create(
+        kind="archives.imported",
+        status=status,
+        progress=1.0,
+        message="Ran elsewhere; imported from a bag.",
+        error=error,
+        timeout=1,
+        max_attempts=0,
+        finished_at=finished_at or timezone.now(),
+    )

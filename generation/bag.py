@@ -55,6 +55,10 @@ register_scope(
 register_records(
     RecordRules("generation.basemodel", reuse_by=("name",), import_overrides={"is_default": False})
 )
+# Runs and requests read their state from their job: the bag carries its outcome, an import
+# gives them a finished job with it (never a queued one).
+register_records(RecordRules("generation.trainingrun", job_outcome=True))
+register_records(RecordRules("generation.generationrequest", job_outcome=True))
 
 
 @register_readable

@@ -126,6 +126,8 @@ def generation_snapshot() -> dict:
                 r.base_model.name,
                 r.created_by.username,
                 r.created_at.isoformat(),
+                r.status,  # read from its job: the imported one says how it ended
+                r.error,
             )
             for r in TrainingRun.objects.all()
         ),
@@ -261,7 +263,12 @@ def test_run_and_study_bags_round_trip_through_a_worker(start_worker, client, tm
     assert catalogue_snapshot()["items"] == catalogue_before["items"]
     assert catalogue_snapshot()["annotations"] == catalogue_before["annotations"]
     assert generation_snapshot() == generation_before
-    assert TrainingRun.objects.get().job is None  # jobs are not carried; provenance has them
+    # Jobs are not carried (provenance has them): the run gets a finished job with the outcome
+    # the bag records, never a queued one that would start work here.
+    run_job = TrainingRun.objects.get().job
+    assert run_job.kind == "archives.imported" and run_job.status == "succeeded"
+    assert "imported from a bag" in run_job.message
+    assert {r.status for r in GenerationRequest.objects.all()} == {"succeeded"}
 
     flush_everything_but(bag_archives)
     # A bag never creates accounts; the ratings need their rater's, made by an administrator.

@@ -576,3 +576,32 @@ def test_the_upload_pages_still_check_csrf(tmp_path):
     client.force_login(make_archivist("arch"))
     assert client.post("/archives/import/", {"file": upload_of(bag)}).status_code == 403
     assert not BagImport.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "outcome", [{"status": "queued"}, {"status": "running"}, {"status": "bogus"}, None, "x"]
+)
+def test_an_imported_run_never_gets_a_job_that_would_start_work(outcome):
+    """A bag saying a run is queued or running (or saying nothing) must not queue work here:
+    the imported run's job is a finished, failed one that says why."""
+    from archives.bagit_import import imported_outcome_job
+
+    job = imported_outcome_job(outcome)
+    assert job.status == "failed" and job.is_finished
+    assert "does not say how it ended" in job.error
+    assert not Job.objects.filter(status__in=["queued", "running"]).exists()
+
+
+@pytest.mark.django_db
+def test_an_imported_run_keeps_the_outcome_its_bag_records():
+    from archives.bagit_import import imported_outcome_job
+
+    job = imported_outcome_job(
+        {"status": "failed", "finished_at": "2026-11-30T10:00:00+00:00", "error": "out of memory"}
+    )
+    assert (job.status, job.error, job.finished_at.isoformat()) == (
+        "failed",
+        "out of memory",
+        "2026-11-30T10:00:00+00:00",
+    )
