@@ -68,7 +68,7 @@ def _error_context(request) -> dict:
     staff = request.path.startswith(
         ("/curator/", "/evaluation/", "/archives/", "/admin/", "/accounts/")
     )
-    return {"staff_page": staff}
+    return {"staff_page": staff, "error_page": True}
 
 
 def not_found(request, exception=None):

@@ -352,9 +352,11 @@ class DatasetSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         request = self.context.get("request")
         # A frozen dataset is public; the accession numbers it was chosen by may not be.
-        data["selection"] = selectors.dataset_selection_for(
-            data["selection"], user=getattr(request, "user", None)
-        )
+        user = getattr(request, "user", None)
+        data["selection"] = selectors.dataset_selection_for(data["selection"], user=user)
+        # The notes name the images the build left out, unpublished ones among them.
+        if not selectors.user_is_curator(user):
+            data["build_notes"] = []
         return data
 
 
