@@ -39,7 +39,7 @@ from demo.corpus import atlas_samples
 from demo.model_recipe import DEFAULT_OUT_DIR
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_GRID = REPO / "docs" / "demo-experiment-grid.png"
+DEFAULT_GRID = REPO / "docs" / "img" / "demo-experiment-grid.png"
 
 # The experiment's settings, shared with the "through the apps" version of the workflow.
 # LoRA: overrides of the atlas-000 preset (``preset_config("atlas-000", **DEMO_LORA_SETTINGS)``).
