@@ -139,11 +139,17 @@ def run_curve(run) -> Curve:
         epochs = [p for p in run.loss_log or [] if isinstance(p, dict) and p.get("epoch")]
         if epochs:
             per_epoch = epochs[-1]["step"] / epochs[-1]["epoch"]
+    from generation.selectors import checkpoint_to_look_at_first
+
+    checkpoints = list(run.checkpoints.order_by("step").values_list("step", "validation_loss"))
+    first = checkpoint_to_look_at_first(run)
     return Curve(
         label=run.name or f"run {run.pk}",
         points=points,
-        checkpoints=list(run.checkpoints.values_list("step", flat=True)),
+        checkpoints=[step for step, _ in checkpoints],
         steps_per_epoch=per_epoch,
+        held_out=[[step, loss] for step, loss in checkpoints if loss is not None],
+        look_first=first.step if first is not None else None,
     )
 
 

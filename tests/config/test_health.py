@@ -41,7 +41,7 @@ def test_a_live_worker_still_counts_and_works_after_redis_flushall(start_worker,
     wait_for(lambda: WorkerHeartbeat.objects.get().last_seen > seen, timeout=30)
 
     # Jobs queued after the flush are still picked up...
-    job = job_enqueue(kind="archives.selftest", params={"steps": 1, "sleep": 0.01})
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 1, "sleep": 0.01})
     wait_for(
         lambda: Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED,
         timeout=60,
@@ -57,7 +57,7 @@ def test_a_worker_counts_while_a_long_job_holds_it_and_not_after_a_clean_stop(
     start_worker, redis_conn
 ):
     worker = start_worker(("gpu", "default"))
-    job = job_enqueue(kind="archives.selftest", params={"steps": 300, "sleep": 0.1})
+    job = job_enqueue(kind="jobs.selftest", params={"steps": 300, "sleep": 0.1})
     wait_for(lambda: Job.objects.get(pk=job.pk).progress > 0, timeout=60, message=worker.output())
     seen = WorkerHeartbeat.objects.get().last_seen
     wait_for(lambda: WorkerHeartbeat.objects.get().last_seen > seen, timeout=30)  # mid-job beat

@@ -53,6 +53,7 @@ def test_a_killed_run_resumes_from_its_stored_checkpoint(
                 "train_batch_size": 1,
                 "epochs": EPOCHS,
                 "checkpoint_every_epochs": 1,
+                "max_checkpoints": EPOCHS,  # every epoch kept (the default caps at 10)
                 "validation_prompts": [],  # no validation images: keep it fast
             },
         },
