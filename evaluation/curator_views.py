@@ -13,12 +13,13 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.errors import error_messages
 from evaluation import selectors, services
 from evaluation.models import Panel, Study
 from generation import services as generation_services
 from generation.hooks import ApprovalQueued
 from generation.models import GeneratedImage
-from heritage.curator_views import curator_required, error_list
+from heritage.curator_views import curator_required
 
 EXPERT_GROUP = "expert"
 
@@ -40,7 +41,7 @@ def panels(request):
                 user=request.user,
             )
         except ValidationError as exc:
-            errors = error_list(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, _("Panel %(name)s made.") % {"name": panel.name})
             return redirect("evaluation-curator:panels")
@@ -69,7 +70,7 @@ def panel_members(request, pk: int):
     try:
         services.panel_members_set(panel=panel, members=members)
     except ValidationError as exc:
-        for line in error_list(exc):
+        for line in error_messages(exc):
             messages.error(request, line)
     else:
         messages.success(request, _("Members of %(name)s saved.") % {"name": panel.name})

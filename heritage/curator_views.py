@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.errors import error_messages
 from heritage import bulk, selectors, services
 from heritage.models import (
     Collection,
@@ -62,17 +63,6 @@ def curator_required(view):
     return wrapped
 
 
-def error_list(exc: ValidationError) -> list[str]:
-    """A service's ValidationError as lines for the page ("field: message")."""
-    if hasattr(exc, "error_dict"):
-        return [
-            m if field == "__all__" else f"{field}: {m}"
-            for field, ms in exc.message_dict.items()
-            for m in ms
-        ]
-    return list(exc.messages)
-
-
 def langmap_from(post, name: str) -> dict[str, str]:
     """One input per language (``title_en``, ``title_zh``, ``title_ug``) → a language map."""
     values = {code: post.get(f"{name}_{code}", "").strip() for code, _lang, _dir in LANGS}
@@ -100,7 +90,7 @@ def lang_fields(name: str, label: str, value: dict | None = None, *, area: bool 
 
 
 def _fail(request, exc: ValidationError) -> None:
-    for line in error_list(exc):
+    for line in error_messages(exc):
         messages.error(request, line)
 
 
@@ -124,7 +114,7 @@ def collections(request: HttpRequest) -> HttpResponse:
                 published=request.POST.get("published") == "on",
             )
         except ValidationError as exc:
-            errors = error_list(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, _("Collection %(name)s created.") % {"name": collection})
             return redirect("catalogue:collection", slug=collection.slug)
@@ -224,7 +214,7 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
         except services.VersionConflict as exc:
             errors = [str(exc)]
         except ValidationError as exc:
-            errors = error_list(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, _("Collection saved."))
             return redirect("catalogue:collection", slug=collection.slug)
@@ -240,7 +230,7 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 **fields,
             )
         except ValidationError as exc:
-            errors = error_list(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, _("Item %(name)s created.") % {"name": item})
             return redirect("catalogue:item", pk=item.pk)
@@ -278,7 +268,7 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except services.VersionConflict as exc:
             errors = [str(exc)]
         except ValidationError as exc:
-            errors = error_list(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, _("Item saved."))
             return redirect("catalogue:item", pk=item.pk)
@@ -317,7 +307,7 @@ def image_upload(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         if wants_json:
             return JsonResponse(
-                {"errors": error_list(exc), "file": getattr(upload, "name", "")}, status=400
+                {"errors": error_messages(exc), "file": getattr(upload, "name", "")}, status=400
             )
         _fail(request, exc)
         return redirect("catalogue:item", pk=item.pk)
@@ -393,7 +383,7 @@ def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 annotator=request.user,
             )
         except ValidationError as exc:
-            errors = error_list(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, _("Annotation added."))
             return redirect("catalogue:image", pk=image.pk)
@@ -473,7 +463,7 @@ def motifs(request: HttpRequest) -> HttpResponse:
                 )
             term = services.motif_term_get_or_create(slug=slug, label=label or None)
         except ValidationError as exc:
-            errors = error_list(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, _("Motif term %(slug)s saved.") % {"slug": term.slug})
             return redirect("catalogue:motifs")
@@ -541,7 +531,7 @@ def passages(request: HttpRequest) -> HttpResponse:
                 items=_passage_items(request.POST), **_passage_fields(request.POST)
             )
         except ValidationError as exc:
-            errors = error_list(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, _("Passage added."))
             return redirect("catalogue:passage", pk=passage.pk)
@@ -579,7 +569,7 @@ def passage_detail(request: HttpRequest, pk: int) -> HttpResponse:
             except services.VersionConflict as exc:
                 errors = [str(exc)]
             except ValidationError as exc:
-                errors = error_list(exc)
+                errors = error_messages(exc)
             else:
                 messages.success(
                     request,
@@ -690,7 +680,7 @@ def catalogue_import(request: HttpRequest) -> HttpResponse:
     try:
         rows = bulk.parse_sheet(text, file_format=file_format)
     except ValidationError as exc:
-        context["errors"] = error_list(exc)
+        context["errors"] = error_messages(exc)
         return render(request, "heritage/curator/import.html", context, status=400)
     images = bulk.folder_images(folder or tempfile.gettempdir() + "/nonexistent-atelier")
     report = bulk.catalogue_import(rows=rows, images=images, user=request.user, dry_run=not confirm)
@@ -764,7 +754,7 @@ def datasets(request: HttpRequest) -> HttpResponse:
                     **_selection(request.POST),
                 )
             except ValidationError as exc:
-                errors = error_list(exc)
+                errors = error_messages(exc)
             else:
                 messages.success(
                     request,
@@ -875,7 +865,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 services.training_example_update(example=example, caption=caption, split=split)
                 changed += 1
             except ValidationError as exc:
-                failed.append(f"#{example.image_id}: " + " ".join(error_list(exc)))
+                failed.append(f"#{example.image_id}: " + " ".join(error_messages(exc)))
         for line in failed:
             messages.error(request, line)
         if changed:
