@@ -31,7 +31,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import DatabaseError
 
 from generation.diffusion import content_credentials as cc
-from generation.models import GeneratedImage, GenerationRequest
+from generation.models import GeneratedImage, GenerationRequest, TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,50 @@ def contact_sheet_sign(*, png: bytes, request: GenerationRequest) -> bytes:
             "conditions": request.conditions,
         },
         digital_source_type=cc.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    )
+    return cc.sign_png(png, claim, signer_config())
+
+
+def validation_png_sign(
+    *, png: bytes, run: TrainingRun, condition: str, step: int, seed: int, prompt: str
+) -> bytes:
+    """A training run's validation image with content credentials: the base model, or the
+    LoRA being trained (at ``step``; its file's hash when that checkpoint is stored)."""
+    base = run.base_model
+    ingredients = [
+        cc.ModelIngredient(
+            title=base.name, sha256=base.sha256, kind="base model", detail={"format": base.kind}
+        )
+    ]
+    dataset = None
+    if condition == "lora":
+        checkpoint = run.checkpoints.filter(step=step, lora__isnull=False).first()
+        if checkpoint is not None:
+            ingredients.append(
+                cc.ModelIngredient(
+                    title=f"{run} at step {step}",
+                    sha256=checkpoint.lora.sha256,
+                    kind="LoRA",
+                    detail={"training_run": run.pk, "step": step},
+                )
+            )
+        dataset = {"id": run.dataset_id, "version": run.dataset.version, "name": run.dataset.name}
+    claim = cc.GenerationClaim(
+        content_id=f"urn:uuid:{uuid.uuid4()}",
+        title=f"validation-run-{run.pk}-step-{step}-{seed}-{condition}.png",
+        generator_name="Atelier",
+        generator_version=atelier_version(),
+        producer=settings.ATELIER_ORGANISATION,
+        ingredients=tuple(ingredients),
+        dataset=dataset,
+        prompt_source={"prompt": prompt},
+        details={
+            "training_run": run.pk,
+            "validation": True,
+            "step": step,
+            "seed": seed,
+            "condition": condition,
+        },
     )
     return cc.sign_png(png, claim, signer_config())
 

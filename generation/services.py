@@ -443,6 +443,8 @@ def validation_images_store(
     ``validation/base/NN.png`` (the base model, once) and ``validation/step-N/NN.png`` (the LoRA
     at step N); NN is the prompt's index, drawn with seed ``seed + NN``.
     """
+    from generation.credentials import validation_png_sign
+
     stored = {(v.step, v.condition, v.seed) for v in run.validation_images.all()}
     rows = []
     with atomic_with_files():
@@ -462,7 +464,15 @@ def validation_images_store(
                 seed=seed + index,
                 file=stored_file_save(
                     name=f"generation/runs/{run.pk}/validation/{path.parent.name}/{path.name}",
-                    content=path.read_bytes(),
+                    # Signed like every generated image (issue 22): curators download these.
+                    content=validation_png_sign(
+                        png=path.read_bytes(),
+                        run=run,
+                        condition=condition,
+                        step=step,
+                        seed=seed + index,
+                        prompt=prompts[index],
+                    ),
                     content_type="image/png",
                 ),
             )

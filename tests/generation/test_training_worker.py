@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from safetensors import safe_open
 
-from archives.services import stored_file_open
+from archives.services import stored_file_open, stored_file_read
 from generation.models import TrainingRun
 from jobs.models import Job
 from tests.conftest import wait_for
@@ -81,6 +81,14 @@ def test_a_run_trains_with_live_progress_and_stores_its_files(
     assert [c["step"] for c in body["checkpoints"]] == [6, 12]
     conditions = {v["condition"] for v in body["validation_images"]}
     assert conditions == {"base", "lora"}
+    # Validation images are signed like every generated image (issue 22): c2pa's Reader finds
+    # an intact manifest; a LoRA one names the checkpoint's LoRA file by its hash.
+    from generation.diffusion import content_credentials as cc
+    from generation.models import ValidationImage
+
+    for image in ValidationImage.objects.filter(run_id=run["id"]):
+        report = cc.read_credentials(stored_file_read(image.file))
+        assert report.has_manifest and report.state in ("Valid", "Trusted"), report
     assert set(body["metrics"]) >= {"lora", "base", "steps"}
     assert body["metrics"]["lora"]["ssim"] is not None
     # Beside them, images no model drew against the same validation crop: the 3 training
