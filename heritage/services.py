@@ -41,6 +41,7 @@ from heritage.models import (
     Versioned,
     langmap_get,
 )
+from heritage.selectors import dataset_selection_images
 from jobs.models import Job
 
 CATEGORY_WORDS = {
@@ -639,19 +640,9 @@ def training_dataset_create(
         raise ValidationError({"unmasked_weight": "Use a weight from 0 to 1."})
     if not 0 <= tiles_per_image <= 64:
         raise ValidationError({"tiles_per_image": "Use from 0 (no tiles) to 64 tiles per image."})
-    images = ItemImage.objects.select_related("item")
-    if collections:
-        images = images.filter(item__collection__slug__in=collections)
-    if items:
-        images = images.filter(item__accession_number__in=items)
-    if categories:
-        images = images.filter(
-            pk__in=SemioticAnnotation.objects.filter(category__in=categories).values("image_id")
-        )
-    if motifs:
-        images = images.filter(
-            pk__in=SemioticAnnotation.objects.filter(motifs__slug__in=motifs).values("image_id")
-        )
+    images = dataset_selection_images(
+        collections=collections, categories=categories, motifs=motifs, items=items
+    ).select_related("item")
     images = list(
         images.select_related("item__collection")
         .prefetch_related("annotations__motifs")
