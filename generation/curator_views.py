@@ -193,7 +193,7 @@ def _sweep_curves(sweep: Sweep) -> list[Curve]:
     curves = []
     for run in sweep.runs.select_related("job").order_by("pk"):
         curve = run_curve(run)
-        cell = ", ".join(f"{k}={run.settings.get(k)}" for k in sweep.grid)
+        cell = ", ".join(f"{k}={run.settings.get(k)}" for k in sorted(sweep.grid))
         curve.label = cell or curve.label
         curve.checkpoints = []  # one chart, many runs: checkpoints would clutter it
         curves.append(curve)
@@ -295,7 +295,7 @@ def _sweep_context(sweep: Sweep) -> dict:
     return {
         "sweep": sweep,
         "rows": rows,
-        "keys": list(sweep.grid),
+        "keys": sorted(sweep.grid),  # jsonb keeps no key order: one order on every database
         "finished": finished,
         "best": best,
         "chart_version": hashlib.md5(  # noqa: S324 - a cache-busting tag, not security

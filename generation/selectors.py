@@ -92,7 +92,7 @@ def sweep_comparison(sweep: Sweep) -> list[dict]:
         rows.append(
             {
                 "run": run,
-                "cell": {key: run.settings.get(key) for key in sweep.grid},
+                "cell": {key: run.settings.get(key) for key in sorted(sweep.grid)},
                 "status": run.status,
                 "final_loss": run.final_loss,
                 "lora_ssim": (run.metrics.get("lora") or {}).get("ssim"),

@@ -2,6 +2,7 @@
 
 import pytest
 from django.template.loader import render_to_string
+from django.utils import translation
 
 from generation.models import BaseModel
 from generation.services import base_model_default
@@ -14,7 +15,8 @@ def test_the_demo_base_model_is_labelled_and_another_base_is_not():
     demo = base_model_default()
     assert "procedural images only" in demo.description
     assert "SD 1.5 on a GPU" in demo.description
-    html = render_to_string(NOTE, {"model": demo})
+    with translation.override("en"):  # whatever language an earlier test left active
+        html = render_to_string(NOTE, {"model": demo})
     assert 'role="note"' in html and "cannot learn real paintings" in html
     other = BaseModel(name="Stable Diffusion 1.5", path="/models/sd15", kind=demo.kind)
     assert render_to_string(NOTE, {"model": other}).strip() == ""
