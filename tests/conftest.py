@@ -49,6 +49,16 @@ def empty_shared_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """The test client runs requests in this thread and LocaleMiddleware leaves their language
+    active: a zh or ug page must not change the language of the next test's rendering."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 def worker_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
