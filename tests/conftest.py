@@ -185,3 +185,22 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def local_only_page(context, live_server, lang: str = "en"):
+    """A page in ``lang`` that may load only from the live server: every other request is
+    aborted and kept in ``page.blocked`` (the pages must never reach a CDN)."""
+    context.add_cookies([{"name": "django_language", "value": lang, "url": live_server.url}])
+    blocked: list[str] = []
+
+    def route(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.blocked = blocked
+    return page

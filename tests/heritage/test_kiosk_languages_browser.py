@@ -10,6 +10,7 @@ import os
 import pytest
 
 from tests.a11y import axe_violations
+from tests.conftest import local_only_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright beside live_server
@@ -36,19 +37,7 @@ UNMARKED_LATIN = """() => {
 
 def kiosk_page(browser, live_server, lang, viewport=LANDSCAPE):
     context = browser.new_context(viewport=viewport, has_touch=True)
-    context.add_cookies([{"name": "django_language", "value": lang, "url": live_server.url}])
-    blocked: list[str] = []
-
-    def route(route):
-        if route.request.url.startswith(live_server.url):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.blocked = blocked
+    page = local_only_page(context, live_server, lang)
     return page
 
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from heritage import services
+from tests.conftest import local_only_page
 from tests.heritage.conftest import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -104,19 +105,7 @@ def kiosk_item(transactional_db):
 
 def new_page(browser, live_server, viewport, lang="en"):
     context = browser.new_context(viewport=viewport, has_touch=True)
-    context.add_cookies([{"name": "django_language", "value": lang, "url": live_server.url}])
-    blocked: list[str] = []
-
-    def route(route):
-        if route.request.url.startswith(live_server.url):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.blocked = blocked
+    page = local_only_page(context, live_server, lang)
     return page
 
 
