@@ -13,6 +13,7 @@ from demo.model_recipe import (
     DemoRecipe,
     corpus_sha256,
     files_sha256,
+    recipe_sha256,
 )
 
 DEMO = DEFAULT_OUT_DIR
@@ -133,6 +134,7 @@ def test_shipped_model_matches_the_recipes_settings_and_data():
     assert info["corpus_sha256"] == corpus_sha256(DemoRecipe(**settings)), (
         "the generic corpus renders differently from the one the model was trained on: rebuild"
     )
+    assert info["recipe_sha256"] == recipe_sha256(DemoRecipe(), info["corpus_sha256"])
     vae = json.loads((DEMO / "vae" / "config.json").read_text())
     assert vae["scaling_factor"] == info["vae_scaling_factor"]
 
