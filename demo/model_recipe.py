@@ -222,6 +222,7 @@ def train_demo_model(
 def _train(torch, out_dir: Path, recipe: DemoRecipe, progress: bool, started: float) -> dict:
     import torch.nn.functional as F
     from diffusers import DDPMScheduler
+    from diffusers.training_utils import compute_snr
     from tqdm.auto import tqdm
 
     from demo.tiny import SD15_SCHEDULER, TOKENIZER_DIR, assemble_pipeline
@@ -281,8 +282,6 @@ def _train(torch, out_dir: Path, recipe: DemoRecipe, progress: bool, started: fl
     noise_scheduler = DDPMScheduler(
         **{k: v for k, v in SD15_SCHEDULER.items() if k not in ("set_alpha_to_one",)}
     )
-    alphas = noise_scheduler.alphas_cumprod
-    snr_all = alphas / (1 - alphas)
     unet.train()
     text_encoder.train()
     # The whole text encoder trains, token table included: with frozen random rows the colour
@@ -308,7 +307,7 @@ def _train(torch, out_dir: Path, recipe: DemoRecipe, progress: bool, started: fl
         pred = unet(zt, t, encoder_hidden_states=cond).sample
         if recipe.snr_gamma:
             per_image = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
-            snr = snr_all[t]
+            snr = compute_snr(noise_scheduler, t)  # the LoRA trainer's helper too
             loss = (per_image * torch.clamp(snr, max=recipe.snr_gamma) / snr).mean()
         else:  # the plain loss exactly as the shipped model was trained (bit-identical rebuild)
             loss = F.mse_loss(pred, noise)
