@@ -130,14 +130,23 @@ def pipe():
     return p
 
 
+@pytest.fixture(scope="module")
+def measured(pipe):
+    return binding(pipe)
+
+
+def test_named_background_colour_dominates(measured):
+    # 2026-12-02, the model of recipe bf62c09a (offset noise 0.2): 30 of 30 (the first demo
+    # model, without offset noise: 5 of 30).
+    assert measured["colour"] >= 0.8, measured
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 21 not met: the shipped demo model does not bind captions (2026-12-02: the "
-    "named background colour dominates in 17 % of the 30 images, the named shape is drawn in "
-    "20 %; a build with a 128-wide, 3-layer text encoder gave 17 % / 17 %). Strict: it fails "
-    "as soon as a stronger model passes, so the marker is then removed.",
+    reason="issue 21 not met: the shipped demo model draws the named shape in 43 % of the 30 "
+    "images (2026-12-02, recipe bf62c09a; the bar is 60 %): one blob of the named colour and "
+    "about the right size, whose outline is a circle, square or triangle only some of the time. "
+    "Strict: it fails as soon as a stronger model passes, so the marker is then removed.",
 )
-def test_named_colour_dominates_and_named_shape_is_drawn(pipe):
-    result = binding(pipe)
-    assert result["colour"] >= 0.8, result
-    assert result["shape"] >= 0.6, result
+def test_named_shape_is_drawn(measured):
+    assert measured["shape"] >= 0.6, measured
