@@ -38,7 +38,7 @@ import numpy as np
 from demo.corpus import atlas_samples
 from demo.model_recipe import DEFAULT_OUT_DIR
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_GRID = REPO / "docs" / "img" / "demo-experiment-grid.png"
 
 # The experiment's settings, shared with the "through the apps" version of the workflow.
