@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from jobs.embedded_redis import redis_url_database_shifted
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ATELIER_ENV = os.environ.get("ATELIER_ENV", "dev")
@@ -352,9 +353,7 @@ RQ_SHOW_ADMIN_LINK = True
 if "REDIS_URL" in os.environ or PRODUCTION:
     _cache_url = os.environ.get("ATELIER_CACHE_URL", "")
     if not _cache_url:
-        _rq = urlsplit(REDIS_URL)
-        _rq_db = int((_rq.path or "/0").strip("/") or 0)
-        _cache_url = urlunsplit(_rq._replace(path=f"/{(_rq_db + 1) % 16}"))
+        _cache_url = redis_url_database_shifted(REDIS_URL, 1)
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

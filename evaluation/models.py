@@ -272,9 +272,7 @@ class RatingChange(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="rating_changes")
     item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="rating_changes")
-    expert = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
-    )
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     dimension = models.CharField(max_length=30, choices=Dimension.choices)
     old_score = models.PositiveSmallIntegerField(null=True, blank=True)
     new_score = models.PositiveSmallIntegerField()

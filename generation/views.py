@@ -67,6 +67,33 @@ VALIDATION_ROWS = (
 )
 
 
+# How the run page names the scalar facts a finished run records (generation.jobs), in order.
+RUN_FACT_LABELS = {
+    "steps": "Optimizer steps",
+    "epochs": "Epochs",
+    "seconds_per_step": "Seconds per step",
+    "device": "Device",
+    "precision": "Precision",
+    "resumed_from_step": "Resumed from step",
+}
+# Facts the page already shows in their own rows (final loss, memory, kohya file).
+RUN_FACTS_SHOWN_ELSEWHERE = frozenset(
+    {"final_loss_last_step", "final_loss_window", "peak_memory_kind", "kohya_note"}
+)
+
+
+def run_facts(metrics: dict) -> dict[str, object]:
+    """The run's scalar facts under readable names: the known ones first, any other (from a
+    registered metrics source) after them with its key as the name."""
+    scalars = {
+        k: round(v, 4) if isinstance(v, float) else v
+        for k, v in metrics.items()
+        if not isinstance(v, dict) and v is not None and k not in RUN_FACTS_SHOWN_ELSEWHERE
+    }
+    known = {label: scalars.pop(k) for k, label in RUN_FACT_LABELS.items() if k in scalars}
+    return known | {k.replace("_", " ").capitalize(): v for k, v in scalars.items()}
+
+
 @curator_required
 def run_detail(request, pk: int):
     run = get_object_or_404(selectors.training_run_list(), pk=pk)
@@ -86,11 +113,7 @@ def run_detail(request, pk: int):
                 for name, label in VALIDATION_ROWS
                 if isinstance(run.metrics.get(name), dict)
             ],
-            "run_facts": {
-                k.replace("_", " "): round(v, 4) if isinstance(v, float) else v
-                for k, v in run.metrics.items()
-                if not isinstance(v, dict) and v is not None
-            },
+            "run_facts": run_facts(run.metrics),
         },
     )
 

@@ -198,7 +198,7 @@ def collection_document(collection: Collection, items: list[HeritageItem], base:
                 "type": "Manifest",
                 "label": iiif_langmap(item.title, item.accession_number),
                 **(
-                    {"thumbnail": [t.dict() if hasattr(t, "dict") else t for t in thumb]}
+                    {"thumbnail": [t.model_dump() for t in thumb]}
                     if (thumb := _thumbnail(base, item.primary_image))
                     else {}
                 ),

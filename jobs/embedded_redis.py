@@ -13,6 +13,15 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+def redis_url_database_shifted(url: str, by: int) -> str:
+    """``url`` with its database number moved up by ``by`` (of Redis's 16): the cache sits one
+    above the job queues (settings.py), each test process two above the last (tests/bootstrap)."""
+    parts = urlsplit(url)
+    number = int((parts.path or "/0").strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(number + by) % 16}"))
 
 
 def redis_server_binary() -> str:

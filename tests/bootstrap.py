@@ -17,3 +17,19 @@ if not os.environ.get("REDIS_URL"):
 
     _redis = EmbeddedRedis().start()
     os.environ["REDIS_URL"] = _redis.url
+
+# pytest-xdist (``-n 2`` in pyproject.toml) runs the suite in worker processes that inherit
+# this environment from the controller. Each gets its own folders and its own pair of Redis
+# database numbers (jobs, then cache: settings.py puts the cache one above), so one process's
+# flushdb never empties another's queues; the database is per process already (pytest-django
+# adds a _gw0 suffix). One torch thread each: two processes on two cores, no oversubscription.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _xdist_worker:
+    from jobs.embedded_redis import redis_url_database_shifted
+
+    for _name in ("ATELIER_VAR_DIR", "MEDIA_ROOT"):
+        os.environ[_name] = os.path.join(os.environ[_name], _xdist_worker)
+        os.makedirs(os.environ[_name], exist_ok=True)
+    _index = int(_xdist_worker.removeprefix("gw"))
+    os.environ["REDIS_URL"] = redis_url_database_shifted(os.environ["REDIS_URL"], 2 + 2 * _index)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")

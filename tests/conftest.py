@@ -126,8 +126,11 @@ def start_worker(transactional_db, redis_conn):
         worker.stop()
 
 
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, message: str = ""):
-    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+def wait_for(predicate, timeout: float = 180.0, interval: float = 0.1, message: str = ""):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``.
+
+    The timeout is a ceiling for a stuck test, not a speed check: a worker process starting
+    Django and torch on a loaded 2-core CI machine took over a minute once."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -204,3 +207,39 @@ def local_only_page(context, live_server, lang: str = "en"):
     page = context.new_page()
     page.blocked = blocked
     return page
+
+
+# Fixtures through which a test reaches the database or Redis (their closures include these).
+SERVICE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "redis_conn",
+    }
+)
+
+
+def uses_services(item: pytest.Item) -> bool:
+    """Whether ``item`` reads or writes the database or the suite's Redis (the autouse cache
+    clearing aside, which every test does)."""
+    return bool(item.get_closest_marker("django_db")) or bool(
+        SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django's own ordering
+def pytest_collection_modifyitems(config, items):
+    # ATELIER_SERVICE_TESTS_ONLY=1 (.ci/run's PostgreSQL pass): only the tests whose outcome
+    # can depend on the database or Redis; the rest ran, identically, in the first pass.
+    if os.environ.get("ATELIER_SERVICE_TESTS_ONLY") == "1":
+        kept, dropped = [], []
+        for item in items:
+            (kept if uses_services(item) else dropped).append(item)
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    # The minutes-long tests first: pytest-xdist hands out work in collection order, so they
+    # start while the other process works through the short ones, instead of running alone
+    # at the end (the suite took 700 s with them last on two cores).
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

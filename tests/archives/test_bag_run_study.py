@@ -204,7 +204,6 @@ def test_run_and_study_bags_round_trip_through_a_worker(start_worker, client, tm
     done = {
         scope: wait_for(
             lambda pk=pk: BagExport.objects.filter(pk=pk, archive__isnull=False).first(),
-            timeout=90,
         )
         for scope, pk in exports.items()
     }

@@ -103,7 +103,7 @@ def test_kiosk_item_page_and_idle_warning_work_under_the_policy(
     page.wait_for_url("**/browse/")
     page.goto(live_server.url + f"/items/{catalogue['items'][0].pk}/")
     # The deep-zoom viewer (OpenSeadragon) places the region outlines by script.
-    page.wait_for_selector("[data-testid=region]", state="visible", timeout=20_000)
+    page.wait_for_selector("[data-testid=region]", state="visible", timeout=60_000)
     region = page.get_by_test_id("region").first
     box = region.bounding_box()
     assert box["width"] > 5 and box["height"] > 5
@@ -132,7 +132,7 @@ def test_curator_page_polls_progress_under_the_policy(page, live_server, tmp_pat
     Job.objects.filter(pk=request.job_id).update(
         status=Job.Status.RUNNING, progress=0.5, message="halfway there"
     )
-    page.locator("#job-message").get_by_text("halfway there").wait_for(timeout=15_000)
+    page.locator("#job-message").get_by_text("halfway there").wait_for(timeout=120_000)
     assert_no_violation(page)
 
 
@@ -163,10 +163,10 @@ def test_expert_rates_and_saves_under_the_policy(page, live_server):
 @pytest.mark.browser
 def test_api_docs_render_under_the_policy(page, live_server):
     page.goto(f"{live_server.url}/api/docs/")
-    page.locator(".swagger-ui .opblock").first.wait_for(timeout=30_000)
+    page.locator(".swagger-ui .opblock").first.wait_for(timeout=120_000)
     assert_no_violation(page)
     page.goto(f"{live_server.url}/api/redoc/")
-    page.get_by_text("Heritage catalogue, LoRA training").first.wait_for(timeout=30_000)
+    page.get_by_text("Heritage catalogue, LoRA training").first.wait_for(timeout=120_000)
     page.wait_for_timeout(500)
     # Redoc's footer always asks a CDN for its logo: blocked on purpose (nothing from a CDN;
     # the kiosk network is offline anyway), and Redoc hides the image when it fails.

@@ -202,7 +202,11 @@ def test_the_service_answers_as_its_schema_says(who, live_server, redis_conn):
         headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
     config = SchemathesisConfig.from_dict({"base-url": live_server.url})
     schema = schemathesis.openapi.from_url(
-        f"{live_server.url}/api/schema/?format=json", config=config
+        # The schema takes seconds to build on a loaded 2-core CI machine: requests' default
+        # 10 s read timeout failed there once.
+        f"{live_server.url}/api/schema/?format=json",
+        config=config,
+        timeout=180,
     )
     failures: dict[str, str] = {}
     tried = 0

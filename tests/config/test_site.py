@@ -101,7 +101,7 @@ def test_healthz_counts_live_workers_per_queue(start_worker):
 
     gpu = start_worker(("gpu",))
     start_worker(("default", "gpu"))
-    wait_for(lambda: workers() == {"default": 1, "gpu": 2}, timeout=60)
+    wait_for(lambda: workers() == {"default": 1, "gpu": 2})
     gpu.process.send_signal(signal.SIGKILL)
     gpu.process.wait()
     # A killed worker stops counting at once, though RQ's own record of it lingers.

@@ -36,8 +36,8 @@ def assert_throttled(response: requests.Response) -> None:
 
 def test_anonymous_requests_past_the_rate_get_429_with_retry_after(live_server, low_rates):
     url = f"{live_server.url}/api/v1/"
-    assert [requests.get(url, timeout=10).status_code for _ in range(3)] == [200, 200, 200]
-    assert_throttled(requests.get(url, timeout=10))
+    assert [requests.get(url, timeout=60).status_code for _ in range(3)] == [200, 200, 200]
+    assert_throttled(requests.get(url, timeout=60))
     # The counters are in the shared Redis cache, where every web process sees them.
     cache = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
     assert cache.keys("*throttle_anon_*")
@@ -49,7 +49,7 @@ def test_each_user_has_an_own_budget(live_server, low_rates):
     url = f"{live_server.url}/api/v1/jobs/"
 
     def get(token: str) -> int:
-        return requests.get(url, headers={"Authorization": f"Token {token}"}, timeout=10)
+        return requests.get(url, headers={"Authorization": f"Token {token}"}, timeout=60)
 
     assert [get(first).status_code for _ in range(5)] == [200] * 5
     assert_throttled(get(first))
@@ -91,23 +91,23 @@ def test_queueing_gpu_work_is_limited_per_user_and_a_refused_request_creates_not
     jobs = Job.objects.count()
     assert_throttled(create_request())
     # The budget is shared by everything that queues GPU work, and refusals write nothing.
-    assert_throttled(requests.post(f"{api}/training-runs/", json={}, headers=headers, timeout=10))
-    assert_throttled(requests.post(f"{api}/sweeps/", json={}, headers=headers, timeout=10))
+    assert_throttled(requests.post(f"{api}/training-runs/", json={}, headers=headers, timeout=60))
+    assert_throttled(requests.post(f"{api}/sweeps/", json={}, headers=headers, timeout=60))
     assert GenerationRequest.objects.count() == 2
     assert (Job.objects.count(), TrainingRun.objects.count(), Sweep.objects.count()) == (jobs, 0, 0)
     # Reading and polling are not GPU work: only the user rate applies to them.
-    assert requests.get(f"{api}/generation-requests/", headers=headers, timeout=10).ok
+    assert requests.get(f"{api}/generation-requests/", headers=headers, timeout=60).ok
 
 
 def login(session: requests.Session, base: str, username: str, password: str, path: str):
-    page = session.get(f"{base}{path}", timeout=10)
+    page = session.get(f"{base}{path}", timeout=60)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
     return session.post(
         f"{base}{path}",
         data={"username": username, "password": password, "csrfmiddlewaretoken": token},
         headers={"Referer": f"{base}{path}"},
         allow_redirects=False,
-        timeout=10,
+        timeout=60,
     )
 
 
@@ -172,7 +172,7 @@ def test_the_curator_forms_share_the_apis_gpu_budget(live_server, low_rates, def
     form_url = f"{live_server.url}/curator/generation/requests/new/"
 
     def post_form() -> requests.Response:
-        page = session.get(form_url, timeout=10)
+        page = session.get(form_url, timeout=60)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         return session.post(
             form_url,

@@ -34,7 +34,7 @@ def test_metrics_job_runs_on_a_real_worker(start_worker):
         job = Job.objects.get(pk=job_id)
         return job if job.status in ("succeeded", "failed", "cancelled") else None
 
-    job = wait_for(finished, timeout=120, message=f"job did not finish:\n{worker.output()}")
+    job = wait_for(finished, message=f"job did not finish:\n{worker.output()}")
     assert job.status == "succeeded", job.error
     assert job.queue == "default" and job.kind == "evaluation.metrics"
     assert job.progress == 1.0

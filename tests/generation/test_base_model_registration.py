@@ -64,9 +64,7 @@ def test_a_folder_registers_in_its_job_and_is_refused_until_then(
     assert not Job.objects.filter(kind="generation.train").exists()
 
     worker = start_worker(("default",))
-    done = wait_for(
-        lambda: finished(curator_client, body["id"]), timeout=120, message=worker.output()
-    )
+    done = wait_for(lambda: finished(curator_client, body["id"]), message=worker.output())
     assert done["state"] == "ready", done
     assert (done["kind"], done["resolution"], done["is_default"]) == ("diffusers", 32, True)
     assert len(done["sha256"]) == 64
@@ -86,7 +84,6 @@ def test_single_files_register_or_fail_with_the_fix_and_the_name_can_be_reused(
     worker = start_worker(("default",))
     failed = wait_for(
         lambda: finished(curator_client, response.json()["id"]),
-        timeout=120,
         message=worker.output(),
     )
     assert failed["state"] == "failed"
@@ -105,7 +102,6 @@ def test_single_files_register_or_fail_with_the_fix_and_the_name_can_be_reused(
         assert again.status_code == 202, again.content
         done = wait_for(
             lambda: finished(curator_client, again.json()["id"]),
-            timeout=120,
             message=worker.output(),
         )
     finally:

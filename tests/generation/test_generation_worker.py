@@ -66,7 +66,7 @@ def test_requests_make_tagged_pngs_pairs_and_repeatable_images(
     ).json()
     worker = start_worker(("gpu",))
     for pk in (pair["id"], plain["id"], again["id"]):
-        request = wait_for(lambda pk=pk: finished(pk), timeout=120, message=worker.output())
+        request = wait_for(lambda pk=pk: finished(pk), message=worker.output())
         assert request.job.status == "succeeded", request.job.error + worker.output()
         assert request.status == "succeeded"
 
@@ -145,7 +145,7 @@ def test_approval_puts_an_image_on_the_public_list(start_worker, curator_client,
     assert created.status_code == 201, created.content
     created = created.json()
     start_worker(("gpu",))
-    wait_for(lambda: finished(created["id"]), timeout=120)
+    wait_for(lambda: finished(created["id"]))
     images = GenerationRequest.objects.get(pk=created["id"]).images
     # The base model's image is not the collection's style: never on the kiosk.
     base = images.get(condition="base")
@@ -168,7 +168,6 @@ def test_approval_puts_an_image_on_the_public_list(start_worker, curator_client,
         lambda: (
             (j := curator_client.get(job_url).json())["status"] in ("succeeded", "failed") and j
         ),
-        timeout=60,
         message=worker.output(),
     )
     assert job["status"] == "succeeded", job["error"]

@@ -56,3 +56,37 @@ def test_cpu_run_page_shows_cpu_memory_and_the_mean_final_loss(curator, base_mod
     assert "Memory (CPU run)" in html and "3.0\xa0GB of process memory" in html
     assert "GPU memory" not in html and "0\xa0bytes" not in html
     assert "0.12340" in html and "mean of the last 20 steps; last step 0.34560" in html
+
+
+def test_run_facts_have_readable_names_and_nothing_shows_twice(curator, base_model, frozen_dataset):
+    note = "No kohya file: unet.add_embedding.proj has no kohya key."
+    run = TrainingRun.objects.create(
+        dataset=frozen_dataset,
+        base_model=base_model,
+        final_loss=0.1,
+        metrics={
+            "steps": 12,
+            "epochs": 3,
+            "seconds_per_step": 0.123456,
+            "device": "cpu",
+            "precision": "float32",
+            "peak_memory_kind": "cpu_rss_peak",
+            "final_loss_last_step": 0.2,
+            "final_loss_window": 12,
+            "kohya_note": note,
+            "clip_score": 0.5,  # a fact from some other metrics source
+        },
+    )
+    web = Client()
+    web.force_login(curator)
+    html = web.get(f"/curator/generation/runs/{run.pk}/").content.decode()
+    for shown in (
+        "<dt>Optimizer steps</dt><dd>12</dd>",
+        "<dt>Seconds per step</dt><dd>0.1235</dd>",
+        "<dt>Precision</dt><dd>float32</dd>",
+        "<dt>Clip score</dt><dd>0.5</dd>",
+    ):
+        assert shown in html
+    assert html.count(note) == 1
+    for raw in ("Peak memory kind", "Final loss window", "Kohya note", "cpu_rss_peak"):
+        assert raw not in html

@@ -54,7 +54,6 @@ def test_a_run_trains_with_live_progress_and_stores_its_files(
             and job["data"].get("step", 0) > 0
             and job
         ),
-        timeout=120,
         message=worker.output(),
     )
     assert 0 < live["progress"] < 1
@@ -130,14 +129,12 @@ def test_a_running_run_cancels(start_worker, curator_client, base_model, frozen_
     worker = start_worker(("gpu",))
     wait_for(
         lambda: job_of(curator_client, run["id"])["data"].get("step", 0) > 0,
-        timeout=120,
         message=worker.output(),
     )
     response = curator_client.post(f"/api/v1/training-runs/{run['id']}/cancel/")
     assert response.status_code == 200
     wait_for(
         lambda: Job.objects.get(pk=run["job"]).status == "cancelled",
-        timeout=60,
         message=worker.output(),
     )
     row = TrainingRun.objects.get(pk=run["id"])

@@ -52,7 +52,6 @@ def test_upload_then_worker_makes_derivatives_and_freezes_a_dataset(start_worker
     worker = start_worker(("default",))
     wait_for(
         lambda: ItemImage.objects.get(pk=image_id).derivatives_ready,
-        timeout=60,
         message=f"derivatives not made; worker log:\n{worker.output()}",
     )
     info = client.get(f"/iiif/image/{image_id}/info.json").json()
@@ -60,7 +59,7 @@ def test_upload_then_worker_makes_derivatives_and_freezes_a_dataset(start_worker
     job = Job.objects.get(kind="heritage.derivatives", params={"image_id": image_id})
     assert job.status == "succeeded" and job.result["sizes"] == [[256, 171], [300, 200]]
 
-    wait_for(lambda: TrainingDataset.objects.get(pk=dataset.pk).frozen, timeout=60)
+    wait_for(lambda: TrainingDataset.objects.get(pk=dataset.pk).frozen)
     frozen = TrainingDataset.objects.get(pk=dataset.pk)
     assert frozen.examples.get().crop is not None and len(frozen.content_hash) == 64
     assert frozen.examples.get().caption == example.caption

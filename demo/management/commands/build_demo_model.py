@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = (
         "Train the small Stable-Diffusion-format demo base model on the generic procedural set "
-        "(fixed seed, CPU, about 40 minutes on one thread) and write it to ATELIER_DEMO_MODEL_DIR."
+        "(fixed seed, CPU, about 55 minutes on one thread) and write it to ATELIER_DEMO_MODEL_DIR."
     )
 
     def add_arguments(self, parser):

@@ -81,7 +81,11 @@
     }
     var left = Math.max(0, config.warning - Math.floor((now - warningSince) / 1000));
     count.textContent = String(left);
-    if (left <= 0) window.location.assign("/?reset=1");
+    if (left <= 0) {
+      // Stop ticking first: a second assign while the start page loads aborts the first.
+      window.clearInterval(timer);
+      window.location.assign("/?reset=1");
+    }
   }
-  setInterval(tick, 250);
+  var timer = window.setInterval(tick, 250);
 })();
