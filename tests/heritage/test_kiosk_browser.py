@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright beside live_server
@@ -74,7 +75,8 @@ def test_browse_to_an_item(page, live_server, catalogue):
     page.get_by_test_id("nav-search").click()
     page.fill("#search-q", "comb")
     page.get_by_test_id("search-submit").click()
-    assert page.get_by_test_id("item-card").count() == 1
+    # The results page loads after the click: wait for it, do not read the old page.
+    expect(page.get_by_test_id("item-card")).to_have_count(1, timeout=60_000)
 
 
 def test_language_switch_mirrors_for_uyghur(page, live_server, catalogue):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.a11y import axe_violations
 from tests.conftest import local_only_page
@@ -111,7 +112,8 @@ def test_touch_anywhere_keyboard_chips_and_facets(browser, live_server, catalogu
         assert page.get_by_test_id("item-card").count() == 1
         assert page.get_by_test_id("facet-motif-comb").get_attribute("aria-current") == "true"
         page.get_by_test_id("facet-clear").click()
-        assert page.get_by_test_id("item-card").count() == 3
+        # The unfiltered page loads after the click: wait for it, do not read the old page.
+        expect(page.get_by_test_id("item-card")).to_have_count(3, timeout=60_000)
         # Search with the on-screen keyboard only.
         page.get_by_test_id("nav-search").click()
         page.wait_for_url("**/search/")
@@ -121,7 +123,7 @@ def test_touch_anywhere_keyboard_chips_and_facets(browser, live_server, catalogu
         page.locator(".osk-key[data-action=backspace]").click()
         assert page.locator("#search-q").input_value() == "comb"
         page.get_by_test_id("search-submit").click()
-        assert page.get_by_test_id("item-card").count() == 1
+        expect(page.get_by_test_id("item-card")).to_have_count(1, timeout=60_000)
         # Or by a chip, without typing.
         page.get_by_test_id("search-chip").filter(has_text="tassel").click()
         page.wait_for_url("**motif=tassel**")
