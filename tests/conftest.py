@@ -175,6 +175,19 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The ceiling on every Playwright wait in the suite (actions, wait_for_*, navigations, expect):
+# for a stuck page, not a speed check. 20 s ceilings (Playwright: 30 s, 5 s for expect) ran out on a
+# loaded 2-core CI machine shared by two test processes, an RQ worker and Chromium.
+BROWSER_TIMEOUT_MS = 60_000
+
+
+def new_context(browser, **options):
+    """``browser.new_context(**options)`` with the suite's wait ceiling."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
+    return context
+
+
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium per browser-test module."""
@@ -182,8 +195,9 @@ def browser():
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from jobs.models import Job
-from tests.conftest import make_user
+from tests.conftest import make_user, new_context
 from tests.evaluation.conftest import make_world
 from tests.heritage.conftest import catalogue  # noqa: F401 (a fixture)
 
@@ -29,7 +29,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = new_context(browser, viewport={"width": 1280, "height": 900})
     context.add_init_script(WATCH_VIOLATIONS)
     page = context.new_page()
     page.console_messages = []
@@ -103,7 +103,7 @@ def test_kiosk_item_page_and_idle_warning_work_under_the_policy(
     page.wait_for_url("**/browse/")
     page.goto(live_server.url + f"/items/{catalogue['items'][0].pk}/")
     # The deep-zoom viewer (OpenSeadragon) places the region outlines by script.
-    page.wait_for_selector("[data-testid=region]", state="visible", timeout=60_000)
+    page.wait_for_selector("[data-testid=region]", state="visible")
     region = page.get_by_test_id("region").first
     box = region.bounding_box()
     assert box["width"] > 5 and box["height"] > 5

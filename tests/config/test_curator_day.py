@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.a11y import axe_violations
-from tests.conftest import make_user, wait_for
+from tests.conftest import make_user, new_context, wait_for
 from tests.generation.conftest import base_model, tiny_model_dir  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,9 +73,8 @@ class Day:
 def day(browser, live_server):
     for old in ARTIFACTS.glob("*.png"):  # this run's screenshots only, numbered in order
         old.unlink()
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    context = new_context(browser, viewport={"width": 1280, "height": 900}, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(60_000)
     yield Day(page, live_server.url)
     context.close()
 
@@ -244,7 +244,7 @@ def test_a_curators_whole_day(day, start_worker, base_model, tmp_path):  # noqa:
     assert "ATL-1" in page.locator("#count").inner_text()
     assert "unpublished" in page.locator("#count").inner_text()
     page.get_by_label("Include unpublished items and collections").check()
-    wait_for(lambda: "would go in" not in page.locator("#count").inner_text())
+    expect(page.locator("#count")).not_to_contain_text("would go in")
     assert "1 image matches" in page.locator("#count").inner_text()
     page.get_by_label("Iconographic").check()
     page.locator("#count", has_text="0 images match").wait_for()
@@ -410,7 +410,7 @@ def test_a_curators_whole_day(day, start_worker, base_model, tmp_path):  # noqa:
 
 def test_an_expert_lands_on_their_studies(browser, live_server):
     make_user("expert9", "expert")
-    context = browser.new_context()
+    context = new_context(browser)
     page = context.new_page()
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Username").fill("expert9")

@@ -12,7 +12,7 @@ import pytest
 from evaluation import services
 from evaluation.models import Assignment, Dimension, Panel, Rating
 from tests.a11y import axe_violations
-from tests.conftest import local_only_page, make_user
+from tests.conftest import local_only_page, make_user, new_context
 from tests.evaluation.conftest import make_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,7 +42,7 @@ def study(transactional_db):
 
 
 def logged_in(browser, live_server, user, viewport, lang="en"):
-    context = browser.new_context(viewport=viewport, has_touch=viewport is PHONE)
+    context = new_context(browser, viewport=viewport, has_touch=viewport is PHONE)
     page = local_only_page(context, live_server, lang)
     page.goto(f"{live_server.url}/accounts/login/?next=/evaluation/")
     page.fill("#id_username", user.username)

@@ -18,7 +18,7 @@ from evaluation import services
 from evaluation.models import Assignment, Dimension, Panel, Rating, StudyItem
 from evaluation.views import ANCHORS, HELP
 from generation.models import BaseModel, GeneratedImage, TrainingRun
-from tests.conftest import make_user
+from tests.conftest import make_user, new_context
 from tests.evaluation.conftest import make_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,7 +32,7 @@ LABELS = dict(Dimension.choices)  # value -> the legend an expert hears, e.g. "S
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport=DESKTOP)
+    context = new_context(browser, viewport=DESKTOP)
     page = context.new_page()
     yield page
     context.close()
@@ -458,8 +458,8 @@ def test_accessible_blind_and_tablet_friendly(browser, page, live_server, study)
         assert_basics(page)
         assert_blind(page, pattern)
 
-    tablet = browser.new_context(
-        viewport=TABLET, has_touch=True, storage_state=page.context.storage_state()
+    tablet = new_context(
+        browser, viewport=TABLET, has_touch=True, storage_state=page.context.storage_state()
     )
     try:
         tab = tablet.new_page()

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import new_context
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright beside live_server
 
@@ -20,7 +22,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, has_touch=True)
+    context = new_context(browser, viewport={"width": 1280, "height": 900}, has_touch=True)
     page = context.new_page()
     yield page
     context.close()
@@ -61,7 +63,6 @@ def test_browse_to_an_item(page, live_server, catalogue):
     page.wait_for_function(
         "() => window.kioskViewer && window.kioskViewer.world.getItemCount() === 1"
         " && document.querySelectorAll('[data-testid=region]').length === 1",
-        timeout=60_000,
     )
     region = page.get_by_test_id("region").first
     assert region.is_visible()
@@ -76,7 +77,7 @@ def test_browse_to_an_item(page, live_server, catalogue):
     page.fill("#search-q", "comb")
     page.get_by_test_id("search-submit").click()
     # The results page loads after the click: wait for it, do not read the old page.
-    expect(page.get_by_test_id("item-card")).to_have_count(1, timeout=60_000)
+    expect(page.get_by_test_id("item-card")).to_have_count(1)
 
 
 def test_language_switch_mirrors_for_uyghur(page, live_server, catalogue):

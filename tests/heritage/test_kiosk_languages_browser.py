@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.a11y import axe_violations
-from tests.conftest import local_only_page
+from tests.conftest import local_only_page, new_context
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright beside live_server
@@ -37,7 +37,7 @@ UNMARKED_LATIN = """() => {
 
 
 def kiosk_page(browser, live_server, lang, viewport=LANDSCAPE):
-    context = browser.new_context(viewport=viewport, has_touch=True)
+    context = new_context(browser, viewport=viewport, has_touch=True)
     page = local_only_page(context, live_server, lang)
     return page
 
@@ -113,7 +113,7 @@ def test_touch_anywhere_keyboard_chips_and_facets(browser, live_server, catalogu
         assert page.get_by_test_id("facet-motif-comb").get_attribute("aria-current") == "true"
         page.get_by_test_id("facet-clear").click()
         # The unfiltered page loads after the click: wait for it, do not read the old page.
-        expect(page.get_by_test_id("item-card")).to_have_count(3, timeout=60_000)
+        expect(page.get_by_test_id("item-card")).to_have_count(3)
         # Search with the on-screen keyboard only.
         page.get_by_test_id("nav-search").click()
         page.wait_for_url("**/search/")
@@ -123,7 +123,7 @@ def test_touch_anywhere_keyboard_chips_and_facets(browser, live_server, catalogu
         page.locator(".osk-key[data-action=backspace]").click()
         assert page.locator("#search-q").input_value() == "comb"
         page.get_by_test_id("search-submit").click()
-        expect(page.get_by_test_id("item-card")).to_have_count(1, timeout=60_000)
+        expect(page.get_by_test_id("item-card")).to_have_count(1)
         # Or by a chip, without typing.
         page.get_by_test_id("search-chip").filter(has_text="tassel").click()
         page.wait_for_url("**motif=tassel**")

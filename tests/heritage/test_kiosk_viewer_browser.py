@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from heritage import services
-from tests.conftest import local_only_page
+from tests.conftest import local_only_page, new_context
 from tests.heritage.conftest import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -104,7 +104,7 @@ def kiosk_item(transactional_db):
 
 
 def new_page(browser, live_server, viewport, lang="en"):
-    context = browser.new_context(viewport=viewport, has_touch=True)
+    context = new_context(browser, viewport=viewport, has_touch=True)
     page = local_only_page(context, live_server, lang)
     return page
 
@@ -114,7 +114,6 @@ def wait_for_viewer(page) -> None:
         "() => window.kioskViewer && window.kioskViewer.world.getItemCount() === 1"
         " && window.kioskViewer.world.getItemAt(0).getFullyLoaded()"
         " && document.querySelectorAll('.region-box[id^=region-]').length > 0",
-        timeout=60_000,
     )
 
 
@@ -123,7 +122,6 @@ def settle(page) -> None:
         "() => !window.kioskViewer.viewport.getZoom(false) === false &&"
         " Math.abs(window.kioskViewer.viewport.getZoom(false) -"
         " window.kioskViewer.viewport.getZoom(true)) < 1e-3",
-        timeout=60_000,
     )
     page.wait_for_timeout(150)
 
@@ -204,7 +202,7 @@ def test_deep_zoom_and_annotations_in_view(browser, live_server, kiosk_item, vie
         # The header stays on screen while the page scrolls.
         page.mouse.wheel(0, 2000)
         # mouse.wheel does not wait for the scroll; a loaded machine may take a while.
-        page.wait_for_function("() => window.scrollY > 0", timeout=60_000)
+        page.wait_for_function("() => window.scrollY > 0")
         page.wait_for_timeout(200)
         bar = page.locator(".kiosk-bar").bounding_box()
         assert bar["y"] == 0
